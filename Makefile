@@ -1,0 +1,46 @@
+# berth: see README.md. `make setup` once, then `make test`.
+SHELL := /bin/bash
+GO    ?= go
+
+TRAEFIK = $$(bash e2e/scripts/build-traefik.sh)
+
+.PHONY: setup traefik test unit yaegi e2e bench demo hooks fuzz fmt
+
+setup:
+	bash scripts/setup.sh
+
+traefik:
+	@bash e2e/scripts/build-traefik.sh
+
+## test: everything: unit tests, the plugin under Yaegi, and the real Traefik end-to-end tests.
+test: unit e2e
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+## yaegi: the behaviour tests against the plugin interpreted as Traefik does it.
+yaegi:
+	cd e2e && $(GO) test -count=1 ./yaegi/...
+
+e2e:
+	cd e2e && $(GO) vet ./... && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) test -count=1 -timeout 30m ./...
+
+## bench: wrk against the real Traefik (no middleware, berth live, berth maintenance) and Go benchmarks.
+bench:
+	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/bench
+	cd e2e && $(GO) test -run '^$$' -bench . -benchmem ./yaegi/...
+
+fuzz:
+	for f in FuzzParseState FuzzClientIP FuzzCompileConfig; do \
+	  $(GO) test ./plugin -run '^$$' -fuzz "^$$f$$" -fuzztime 30s || exit 1; \
+	done
+
+demo:
+	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/demo
+
+hooks:
+	@echo "make hooks: the berth hooks are not built yet (issue 3)" >&2; exit 2
+
+fmt:
+	gofmt -w plugin config hooks e2e

@@ -1,0 +1,295 @@
+// Package traefikrun starts the real Traefik binary (built from the Go
+// module by scripts/build-traefik.sh) with berth loaded as a local plugin
+// from the repository's own files, a file provider whose directory the test
+// rewrites, and the API, ping and pprof on a separate loopback port.
+package traefikrun
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
+)
+
+// Binary returns the Traefik binary from $BERTH_TRAEFIK, or builds it (once,
+// cached outside the repository) with scripts/build-traefik.sh.
+func Binary() (string, error) {
+	if p := os.Getenv("BERTH_TRAEFIK"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("BERTH_TRAEFIK=%s: %w", p, err)
+		}
+		return p, nil
+	}
+	root, err := pluginsrc.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-traefik.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("build traefik: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Options shape the static configuration.
+type Options struct {
+	// ThrottleDuration is providers.providersThrottleDuration (Traefik's
+	// default is 2s; tests that reload often lower it).
+	ThrottleDuration time.Duration
+	// InsecureForwardedHeaders keeps X-Forwarded-For from any client on the
+	// web entrypoint, so berth's own trusted-proxy handling is what a test
+	// exercises.
+	InsecureForwardedHeaders bool
+	// Env is added to Traefik's environment.
+	Env []string
+}
+
+// Traefik is a running Traefik process.
+type Traefik struct {
+	Dir        string // working directory (holds plugins-local/)
+	DynamicDir string
+	WebURL     string // http://127.0.0.1:port of the web entrypoint
+	WebAddr    string
+	APIURL     string
+
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	mu      sync.Mutex
+	seq     int
+}
+
+// Start launches Traefik in dir with the given options.
+func Start(dir string, opt Options) (*Traefik, error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := pluginsrc.Stage(filepath.Join(dir, "plugins-local")); err != nil {
+		return nil, fmt.Errorf("stage plugin: %w", err)
+	}
+	web, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	api, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	t := &Traefik{
+		Dir:        dir,
+		DynamicDir: filepath.Join(dir, "dynamic"),
+		WebAddr:    "127.0.0.1:" + strconv.Itoa(web),
+		WebURL:     "http://127.0.0.1:" + strconv.Itoa(web),
+		APIURL:     "http://127.0.0.1:" + strconv.Itoa(api),
+		logPath:    filepath.Join(dir, "traefik.log"),
+		done:       make(chan struct{}),
+	}
+	if err := os.MkdirAll(t.DynamicDir, 0o755); err != nil {
+		return nil, err
+	}
+	throttle := opt.ThrottleDuration
+	if throttle == 0 {
+		throttle = 2 * time.Second
+	}
+	forwarded := ""
+	if opt.InsecureForwardedHeaders {
+		forwarded = "\n    forwardedHeaders:\n      insecure: true"
+	}
+	static := fmt.Sprintf(`entryPoints:
+  web:
+    address: "127.0.0.1:%d"%s
+  traefik:
+    address: "127.0.0.1:%d"
+api:
+  insecure: true
+  debug: true
+ping: {}
+log:
+  level: DEBUG
+  filePath: %q
+  noColor: true
+providers:
+  providersThrottleDuration: %s
+  file:
+    directory: %q
+    watch: true
+experimental:
+  localPlugins:
+    berth:
+      moduleName: %s
+`, web, forwarded, api, t.logPath, throttle, t.DynamicDir, pluginsrc.ModuleName)
+	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
+		return nil, err
+	}
+	t.cmd = exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
+	t.cmd.Dir = dir
+	t.cmd.Env = append(os.Environ(), opt.Env...)
+	stdio, err := os.Create(filepath.Join(dir, "traefik.stdout"))
+	if err != nil {
+		return nil, err
+	}
+	t.cmd.Stdout, t.cmd.Stderr = stdio, stdio
+	t.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := t.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start traefik: %w", err)
+	}
+	go func() { _ = t.cmd.Wait(); stdio.Close(); close(t.done) }()
+	if err := t.waitPing(30 * time.Second); err != nil {
+		t.Stop()
+		return nil, fmt.Errorf("%w\n%s", err, t.LogTail(40))
+	}
+	return t, nil
+}
+
+func (t *Traefik) waitPing(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-t.done:
+			return fmt.Errorf("traefik exited during start")
+		default:
+		}
+		resp, err := http.Get(t.APIURL + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("traefik did not answer /ping within %s", limit)
+}
+
+// WriteDynamic atomically replaces one file of the file provider's directory.
+func (t *Traefik) WriteDynamic(name, content string) error {
+	t.mu.Lock()
+	t.seq++
+	tmp := filepath.Join(t.Dir, fmt.Sprintf(".dyn-%d.tmp", t.seq))
+	t.mu.Unlock()
+	if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(t.DynamicDir, name))
+}
+
+// WaitRouter waits until the API lists the router (name@file) with status
+// enabled, or reports its error list.
+func (t *Traefik) WaitRouter(name string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	var last string
+	for time.Now().Before(deadline) {
+		var r struct {
+			Status string   `json:"status"`
+			Error  []string `json:"error"`
+		}
+		if err := t.API("/api/http/routers/"+name, &r); err == nil {
+			if r.Status == "enabled" {
+				return nil
+			}
+			last = fmt.Sprintf("status %s, errors %v", r.Status, r.Error)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("router %s not enabled within %s: %s", name, limit, last)
+}
+
+// API GETs a JSON document from Traefik's API into v.
+func (t *Traefik) API(path string, v any) error {
+	resp, err := http.Get(t.APIURL + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode, bytes.TrimSpace(body))
+	}
+	return json.Unmarshal(body, v)
+}
+
+// Goroutines reads the goroutine count from Traefik's pprof endpoint.
+func (t *Traefik) Goroutines() (int, error) {
+	resp, err := http.Get(t.APIURL + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	line, err := readLine(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	// "goroutine profile: total 123"
+	i := strings.LastIndex(line, " ")
+	return strconv.Atoi(strings.TrimSpace(line[i+1:]))
+}
+
+func readLine(r io.Reader) (string, error) {
+	var b [256]byte
+	n, err := io.ReadAtLeast(r, b[:], 1)
+	if err != nil {
+		return "", err
+	}
+	s := string(b[:n])
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s, nil
+}
+
+// Log returns Traefik's whole log.
+func (t *Traefik) Log() string {
+	b, _ := os.ReadFile(t.logPath)
+	out, _ := os.ReadFile(filepath.Join(t.Dir, "traefik.stdout"))
+	return string(b) + string(out)
+}
+
+// LogTail returns the last n lines of the log.
+func (t *Traefik) LogTail(n int) string {
+	lines := strings.Split(strings.TrimRight(t.Log(), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Stop terminates Traefik and waits for it.
+func (t *Traefik) Stop() {
+	if t.cmd == nil || t.cmd.Process == nil {
+		return
+	}
+	_ = t.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-t.done:
+	case <-time.After(10 * time.Second):
+		_ = t.cmd.Process.Kill()
+		<-t.done
+	}
+}
+
+// FreePort asks the kernel for a free loopback port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,296 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"log"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// snapshot is the app's effective state at one moment. It is immutable once
+// published; the request path reads it with one atomic load.
+type snapshot struct {
+	mode    Mode // the written mode: live, deploying, paused or maintenance
+	source  string
+	message string
+	until   time.Time
+	since   time.Time
+	healthy bool
+	// lastProbe and probeError describe the newest health probe.
+	lastProbe  time.Time
+	probeError string
+}
+
+// effective folds health into the mode: a live or deploying app whose probe
+// fails is unavailable.
+func (s *snapshot) effective() Mode {
+	if !s.healthy && (s.mode == ModeLive || s.mode == ModeDeploying) {
+		return ModeUnavailable
+	}
+	return s.mode
+}
+
+// controller owns everything about one app configuration that outlives a
+// single middleware instance: the state-file poller, the health prober, the
+// published snapshot and the held-request count. Traefik calls New on every
+// configuration apply, so instances come and go; controllers are shared
+// through the registry and stop only when no instance has used them for a
+// while.
+type controller struct {
+	key string
+	s   *settings
+
+	snap atomic.Value // *snapshot
+	live atomic.Bool  // snapshot says live and healthy: the fast path
+	next atomic.Value // *nextHolder, the newest instance's next handler
+	held atomic.Int64
+
+	mu         sync.Mutex
+	changed    chan struct{} // closed and replaced on every new snapshot
+	serverFile *stateFile
+	appFile    *stateFile
+	healthy    bool
+	okStreak   int
+	failStreak int
+	lastProbe  time.Time
+	probeError string
+
+	// Guarded by registry.mu.
+	refs      int
+	stopTimer *time.Timer
+	stop      chan struct{}
+}
+
+type nextHolder struct{ h http.Handler }
+
+type controllerRegistry struct {
+	mu         sync.Mutex
+	byKey      map[string]*controller
+	lastHealth map[string]bool
+}
+
+// registry is process-wide: every instance of the middleware, across every
+// configuration reload, shares it.
+var registry = &controllerRegistry{
+	byKey:      map[string]*controller{},
+	lastHealth: map[string]bool{},
+}
+
+// configKey identifies a configuration: instances with equal configs share
+// one controller, so one prober runs per app however many routers use it.
+func configKey(cfg *Config) string {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return cfg.App
+	}
+	return string(b)
+}
+
+func healthKey(s *settings) string {
+	return s.app + "\x00" + s.health.url + "\x00" + s.health.path + "\x00" + s.health.host
+}
+
+// acquire returns the controller for key, starting it if needed, and keeps
+// it alive until ctx is done (Traefik cancels it when the next configuration
+// is applied).
+func acquire(ctx context.Context, key string, s *settings, next http.Handler) *controller {
+	registry.mu.Lock()
+	c := registry.byKey[key]
+	if c == nil {
+		healthy, seen := registry.lastHealth[healthKey(s)]
+		if !seen || !s.health.enabled {
+			// Unknown health counts as healthy: never block an app on start.
+			// Without a probe nothing could ever mark the app healthy again.
+			healthy = true
+		}
+		c = newController(key, s, healthy)
+		registry.byKey[key] = c
+		c.next.Store(&nextHolder{h: next})
+		c.start()
+	}
+	c.refs++
+	if c.stopTimer != nil {
+		c.stopTimer.Stop()
+		c.stopTimer = nil
+	}
+	registry.mu.Unlock()
+
+	c.next.Store(&nextHolder{h: next})
+	if done := ctx.Done(); done != nil {
+		go func() {
+			defer recoverGoroutine(s.app, "release")
+			<-done
+			c.release()
+		}()
+	}
+	return c
+}
+
+// stopGrace is how long an unused controller lives on, so a reload (the old
+// context cancelled around the time the new instance is built) never
+// restarts the poller or forgets health.
+func (c *controller) stopGrace() time.Duration {
+	g := 10 * time.Second
+	if h := 3 * c.s.health.interval; h > g {
+		g = h
+	}
+	return g
+}
+
+func (c *controller) release() {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	c.refs--
+	if c.refs > 0 || c.stopTimer != nil {
+		return
+	}
+	c.stopTimer = time.AfterFunc(c.stopGrace(), func() {
+		defer recoverGoroutine(c.s.app, "stop")
+		registry.mu.Lock()
+		defer registry.mu.Unlock()
+		if c.refs == 0 && registry.byKey[c.key] == c {
+			delete(registry.byKey, c.key)
+			close(c.stop)
+		}
+	})
+}
+
+func newController(key string, s *settings, healthy bool) *controller {
+	c := &controller{
+		key:     key,
+		s:       s,
+		changed: make(chan struct{}),
+		healthy: healthy,
+		stop:    make(chan struct{}),
+	}
+	if s.stateDir != "" {
+		c.serverFile = &stateFile{path: ServerStatePath(s.stateDir)}
+		c.appFile = &stateFile{path: AppStatePath(s.stateDir, s.app)}
+	}
+	c.mu.Lock()
+	c.pollStateFiles()
+	c.publishLocked(time.Now())
+	c.mu.Unlock()
+	return c
+}
+
+func (c *controller) start() {
+	go c.stateLoop()
+	if c.s.health.enabled {
+		go c.healthLoop()
+	}
+}
+
+// current returns the published snapshot.
+func (c *controller) current() *snapshot {
+	return c.snap.Load().(*snapshot)
+}
+
+// changes returns a channel closed at the next published change. Take it
+// before reading current() so no change can slip between the two.
+func (c *controller) changes() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+func (c *controller) nextHandler() http.Handler {
+	return c.next.Load().(*nextHolder).h
+}
+
+func (c *controller) stateLoop() {
+	defer recoverGoroutine(c.s.app, "state poller")
+	t := time.NewTicker(c.s.pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			safely(c.s.app, "state poller", func() {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				c.pollStateFiles()
+				c.publishLocked(time.Now())
+			})
+		}
+	}
+}
+
+func (c *controller) pollStateFiles() {
+	files := []*stateFile{c.serverFile, c.appFile}
+	for _, f := range files {
+		if f == nil {
+			continue
+		}
+		if _, err := f.refresh(); err != nil {
+			log.Printf("berth[%s]: %v", c.s.app, err)
+		}
+	}
+}
+
+// publishLocked recomputes the snapshot from every source and publishes it
+// if anything a request could notice changed. Sources rank by mode: the
+// highest-precedence mode wins (maintenance > paused > deploying > live).
+func (c *controller) publishLocked(now time.Time) {
+	next := &snapshot{mode: ModeLive, healthy: c.healthy, lastProbe: c.lastProbe, probeError: c.probeError}
+	consider := func(m Mode, source, message string, until time.Time) {
+		if m.rank() > next.mode.rank() {
+			next.mode, next.source, next.message, next.until = m, source, message, until
+		}
+	}
+	if c.s.enabled {
+		consider(ModeMaintenance, "config", "", time.Time{})
+	}
+	for _, w := range c.s.windows {
+		if !now.Before(w.start) && now.Before(w.end) {
+			consider(ModeMaintenance, "window", w.message, w.end)
+		}
+	}
+	if c.serverFile != nil && c.serverFile.good.activeAt(now) {
+		st := c.serverFile.good
+		consider(st.Mode, "server-state", st.Message, st.Until)
+	}
+	if c.appFile != nil && c.appFile.good.activeAt(now) {
+		st := c.appFile.good
+		consider(st.Mode, "app-state", st.Message, st.Until)
+	}
+
+	prev, _ := c.snap.Load().(*snapshot)
+	if prev != nil && prev.mode == next.mode && prev.source == next.source && prev.message == next.message &&
+		prev.until.Equal(next.until) && prev.healthy == next.healthy {
+		if prev.lastProbe.Equal(next.lastProbe) && prev.probeError == next.probeError {
+			return
+		}
+		// Only probe bookkeeping changed: publish without waking anyone.
+		next.since = prev.since
+		c.snap.Store(next)
+		return
+	}
+	next.since = now
+	if prev != nil && prev.effective() != next.effective() {
+		log.Printf("berth[%s]: mode %s -> %s (source %q)", c.s.app, prev.effective(), next.effective(), next.source)
+	}
+	c.snap.Store(next)
+	c.live.Store(next.mode == ModeLive && next.healthy)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// safely runs one step of a loop so that a panic in it is logged and the
+// loop goes on with the next step.
+func safely(app, what string, step func()) {
+	defer recoverGoroutine(app, what)
+	step()
+}
+
+// recoverGoroutine keeps a panic in one of our goroutines from killing
+// Traefik (an unrecovered panic in a plugin goroutine ends the process).
+func recoverGoroutine(app, what string) {
+	if r := recover(); r != nil {
+		log.Printf("berth[%s]: recovered from a panic in the %s: %v", app, what, r)
+	}
+}
