@@ -147,11 +147,8 @@ func pathAlwaysPasses(patterns []string, path string) bool {
 
 // bypassed reports whether r may skip the page: an always-pass path, an
 // allowed client address, or a valid bypass token in the header or cookie.
-func (s *settings) bypassed(r *http.Request, now time.Time) bool {
-	if pathAlwaysPasses(s.alwaysPass, r.URL.Path) {
-		return true
-	}
-	return s.operator(r, now)
+func (s *settings) bypassed(r *http.Request) bool {
+	return passes(s, r, r.URL.Path)
 }
 
 // operator reports whether r comes from an operator: an allowed address or a

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -127,6 +128,8 @@ type settings struct {
 	health             healthSettings
 	holdTimeout        time.Duration
 	maxHeld            int
+
+	accept atomic.Value // *acceptMemo
 }
 
 type window struct {

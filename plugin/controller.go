@@ -33,6 +33,30 @@ func (s *snapshot) effective() Mode {
 	return s.mode
 }
 
+// Effective modes as small integers, so the request path reads them with
+// one atomic load instead of a type assertion.
+const (
+	effLive int32 = iota
+	effDeploying
+	effPaused
+	effMaintenance
+	effUnavailable
+)
+
+func effCode(m Mode) int32 {
+	switch m {
+	case ModeDeploying:
+		return effDeploying
+	case ModePaused:
+		return effPaused
+	case ModeMaintenance:
+		return effMaintenance
+	case ModeUnavailable:
+		return effUnavailable
+	}
+	return effLive
+}
+
 // controller owns everything about one app configuration that outlives a
 // single middleware instance: the state-file poller, the health prober, the
 // published snapshot and the held-request count. Traefik calls New on every
@@ -43,10 +67,12 @@ type controller struct {
 	key string
 	s   *settings
 
-	snap atomic.Value // *snapshot
-	live atomic.Bool  // snapshot says live and healthy: the fast path
-	next atomic.Value // *nextHolder, the newest instance's next handler
-	held atomic.Int64
+	snap    atomic.Value // *snapshot
+	live    atomic.Bool  // snapshot says live and healthy: the fast path
+	eff     atomic.Int32 // the snapshot's effective mode, as an eff* code
+	version atomic.Int64 // bumped on every published change
+	next    atomic.Value // *nextHolder, the newest instance's next handler
+	held    atomic.Int64
 
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced on every new snapshot
@@ -275,6 +301,8 @@ func (c *controller) publishLocked(now time.Time) {
 		log.Printf("berth[%s]: mode %s -> %s (source %q)", c.s.app, prev.effective(), next.effective(), next.source)
 	}
 	c.snap.Store(next)
+	c.eff.Store(effCode(next.effective()))
+	c.version.Add(1)
 	c.live.Store(next.mode == ModeLive && next.healthy)
 	close(c.changed)
 	c.changed = make(chan struct{})

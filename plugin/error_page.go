@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +30,16 @@ type PageData struct {
 type pageRenderer struct {
 	tmpl   *template.Template
 	custom bool
+	// last caches the newest rendering: during maintenance every request
+	// asks for the same page, and rendering a template in Yaegi costs far
+	// more than a lookup.
+	last atomic.Value // *renderedPage
+}
+
+type renderedPage struct {
+	key  PageData
+	json bool
+	body []byte
 }
 
 func newPageRenderer(inline, file string) (*pageRenderer, error) {
@@ -61,6 +72,25 @@ func newPageRenderer(inline, file string) (*pageRenderer, error) {
 	return &pageRenderer{tmpl: t, custom: field != ""}, nil
 }
 
+// body returns the page for d, from the cache when d is what was rendered last.
+func (p *pageRenderer) body(d PageData, asJSON bool) []byte {
+	if c, ok := p.last.Load().(*renderedPage); ok && c.json == asJSON && c.key == d {
+		return c.body
+	}
+	var body []byte
+	if asJSON {
+		body, _ = json.Marshal(pageJSON{
+			Status: d.Status, App: d.App, Mode: d.Mode, Message: d.Message,
+			RetryAfter: d.RetryAfter, Until: d.Until,
+		})
+		body = append(body, '\n')
+	} else {
+		body = p.render(d)
+	}
+	p.last.Store(&renderedPage{key: d, json: asJSON, body: body})
+	return body
+}
+
 var fallbackPage = template.Must(template.New("page").Parse(defaultPageTemplate))
 
 func (p *pageRenderer) render(d PageData) []byte {
@@ -80,11 +110,33 @@ type pageInfo struct {
 	until   time.Time
 }
 
-// servePage answers with the maintenance or unavailable page: the configured
-// status, Retry-After, no caching, and HTML or JSON as the client prefers.
-func (s *settings) servePage(w http.ResponseWriter, r *http.Request, info pageInfo, now time.Time) {
+// preparedPage is a page response ready to write: computing it costs many
+// interpreted steps, so the middleware keeps the newest one and writes it
+// while the published state is unchanged.
+type preparedPage struct {
+	version       int64 // the controller's state version it was made for
+	countdown     bool  // Retry-After counts down to an end time...
+	second        int64 // ...and was computed in this Unix second
+	status        int
+	retryAfter    []string
+	contentType   []string
+	contentLength []string
+	mode          []string
+	body          []byte
+}
+
+var (
+	cacheNoStore    = []string{"no-store"}
+	contentTypeHTML = []string{"text/html; charset=utf-8"}
+	contentTypeJSON = []string{"application/json; charset=utf-8"}
+)
+
+// preparePage computes the page for info: the configured status,
+// Retry-After, and HTML or JSON.
+func (s *settings) preparePage(info pageInfo, now time.Time, asJSON bool) *preparedPage {
 	retry := s.retryAfter
-	if !info.until.IsZero() && info.until.After(now) {
+	countdown := !info.until.IsZero() && info.until.After(now)
+	if countdown {
 		retry = info.until.Sub(now)
 	}
 	secs := int((retry + time.Second - 1) / time.Second)
@@ -112,30 +164,59 @@ func (s *settings) servePage(w http.ResponseWriter, r *http.Request, info pageIn
 		d.Until = info.until.UTC().Format(time.RFC3339)
 		d.UntilText = info.until.UTC().Format("Mon, 02 Jan 2006 15:04 MST")
 	}
+	p := &preparedPage{
+		countdown:   countdown,
+		second:      now.Unix(),
+		status:      s.status,
+		retryAfter:  []string{strconv.Itoa(secs)},
+		contentType: contentTypeHTML,
+		mode:        []string{string(info.mode)},
+		body:        s.page.body(d, asJSON),
+	}
+	if asJSON {
+		p.contentType = contentTypeJSON
+	}
+	p.contentLength = []string{strconv.Itoa(len(p.body))}
+	return p
+}
 
+// writePage writes p; HEAD gets the headers only. Assigning the prepared
+// slices directly is the cheapest way to set headers under Yaegi.
+func writePage(w http.ResponseWriter, r *http.Request, p *preparedPage) {
 	h := w.Header()
-	h.Set("Retry-After", strconv.Itoa(secs))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Berth-Mode", string(info.mode))
-	h.Del("Content-Length")
-
-	var body []byte
-	if prefersJSON(r.Header.Get("Accept")) {
-		h.Set("Content-Type", "application/json; charset=utf-8")
-		body, _ = json.Marshal(pageJSON{
-			Status: d.Status, App: d.App, Mode: d.Mode, Message: d.Message,
-			RetryAfter: d.RetryAfter, Until: d.Until,
-		})
-		body = append(body, '\n')
-	} else {
-		h.Set("Content-Type", "text/html; charset=utf-8")
-		body = s.page.render(d)
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(s.status)
+	h["Retry-After"] = p.retryAfter
+	h["Cache-Control"] = cacheNoStore
+	h["Content-Type"] = p.contentType
+	h["Content-Length"] = p.contentLength
+	h["X-Berth-Mode"] = p.mode
+	w.WriteHeader(p.status)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(body)
+		_, _ = w.Write(p.body)
 	}
+}
+
+// servePage answers with the maintenance or unavailable page.
+func (s *settings) servePage(w http.ResponseWriter, r *http.Request, info pageInfo, now time.Time) {
+	writePage(w, r, s.preparePage(info, now, wantsJSON(s, r.Header.Get("Accept"))))
+}
+
+type acceptMemo struct {
+	accept string
+	json   bool
+}
+
+// wantsJSON is prefersJSON with a one-entry memo: browsers send the same
+// Accept header on every request.
+func wantsJSON(s *settings, accept string) bool {
+	if accept == "" {
+		return false
+	}
+	if m, ok := s.accept.Load().(*acceptMemo); ok && m.accept == accept {
+		return m.json
+	}
+	j := prefersJSON(accept)
+	s.accept.Store(&acceptMemo{accept: accept, json: j})
+	return j
 }
 
 type pageJSON struct {

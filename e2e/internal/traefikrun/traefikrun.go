@@ -56,6 +56,18 @@ type Options struct {
 	InsecureForwardedHeaders bool
 	// Env is added to Traefik's environment.
 	Env []string
+	// LogLevel defaults to DEBUG; benchmarks use ERROR so logging does not
+	// dominate what they measure.
+	LogLevel string
+	// ExtraPlugins are more local plugins: alias -> directory holding a
+	// plugin's .traefik.yml, go.mod and code; staged under plugins-local.
+	ExtraPlugins map[string]ExtraPlugin
+}
+
+// ExtraPlugin is a local plugin other than berth.
+type ExtraPlugin struct {
+	ModuleName string
+	Dir        string
 }
 
 // Traefik is a running Traefik process.
@@ -102,6 +114,17 @@ func Start(dir string, opt Options) (*Traefik, error) {
 	if err := os.MkdirAll(t.DynamicDir, 0o755); err != nil {
 		return nil, err
 	}
+	level := opt.LogLevel
+	if level == "" {
+		level = "DEBUG"
+	}
+	extra := ""
+	for alias, p := range opt.ExtraPlugins {
+		if err := copyDir(p.Dir, filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(p.ModuleName))); err != nil {
+			return nil, fmt.Errorf("stage plugin %s: %w", alias, err)
+		}
+		extra += fmt.Sprintf("    %s:\n      moduleName: %s\n", alias, p.ModuleName)
+	}
 	throttle := opt.ThrottleDuration
 	if throttle == 0 {
 		throttle = 2 * time.Second
@@ -120,7 +143,7 @@ api:
   debug: true
 ping: {}
 log:
-  level: DEBUG
+  level: %s
   filePath: %q
   noColor: true
 providers:
@@ -132,7 +155,7 @@ experimental:
   localPlugins:
     berth:
       moduleName: %s
-`, web, forwarded, api, t.logPath, throttle, t.DynamicDir, pluginsrc.ModuleName)
+%s`, web, forwarded, api, level, t.logPath, throttle, t.DynamicDir, pluginsrc.ModuleName, extra)
 	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
 		return nil, err
 	}
@@ -282,6 +305,32 @@ func (t *Traefik) Stop() {
 		_ = t.cmd.Process.Kill()
 		<-t.done
 	}
+}
+
+func copyDir(src, dst string) error {
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := copyDir(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+				return err
+			}
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // FreePort asks the kernel for a free loopback port.

@@ -24,6 +24,9 @@ import (
 
 // Plugin is an interpreted copy of the middleware.
 type Plugin struct {
+	// Interp is the interpreter holding the plugin, for tests that
+	// evaluate more of it.
+	Interp                *interp.Interpreter
 	fnNew, fnCreateConfig reflect.Value
 }
 
@@ -33,6 +36,11 @@ func Load(gopath string) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	return LoadStaged(gopath, dir)
+}
+
+// LoadStaged interprets a plugin already laid out at dir, inside gopath/src.
+func LoadStaged(gopath, dir string) (*Plugin, error) {
 	imp, err := pluginsrc.ManifestImport(dir)
 	if err != nil {
 		return nil, err
@@ -53,7 +61,7 @@ func Load(gopath string) (*Plugin, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eval CreateConfig: %w", err)
 	}
-	return &Plugin{fnNew: fnNew, fnCreateConfig: fnCreate}, nil
+	return &Plugin{Interp: i, fnNew: fnNew, fnCreateConfig: fnCreate}, nil
 }
 
 // Config decodes options over CreateConfig's defaults, as Traefik does once

@@ -1,0 +1,3 @@
+module example.test/passthrough
+
+go 1.22
