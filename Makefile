@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO    ?= go
 
-TRAEFIK = $$(bash e2e/scripts/build-traefik.sh)
+TRAEFIK = $$(bash $(CURDIR)/e2e/scripts/build-traefik.sh)
 
 .PHONY: setup traefik test unit yaegi e2e bench demo hooks fuzz fmt
 
@@ -37,7 +37,7 @@ fuzz:
 	done
 
 demo:
-	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/demo
+	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/demo $(ARGS)
 
 hooks:
 	@echo "make hooks: the berth hooks are not built yet (issue 3)" >&2; exit 2
