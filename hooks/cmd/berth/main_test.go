@@ -1,0 +1,28 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestDispatch(t *testing.T) {
+	for _, tc := range []struct {
+		args       []string
+		code       int
+		wantStderr string
+	}{
+		{nil, 2, "usage: berth"},
+		{[]string{"help"}, 0, "config"},
+		{[]string{"nope"}, 2, `unknown command "nope"`},
+		{[]string{"maintenance", "on"}, 1, "not yet implemented"},
+		{[]string{"config"}, 2, "usage: berth config"},
+		{[]string{"config", "help"}, 0, "render"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(tc.args, &out, &errb)
+		if code != tc.code || !strings.Contains(errb.String(), tc.wantStderr) {
+			t.Errorf("berth %v: code %d, stderr %q; want %d and %q", tc.args, code, errb.String(), tc.code, tc.wantStderr)
+		}
+	}
+}
