@@ -80,4 +80,3 @@ func TestRootModuleHasNoCatalogForbiddenRequirement(t *testing.T) {
 		}
 	}
 }
-
