@@ -21,3 +21,4 @@ go mod download
 (cd e2e && go mod download)
 
 echo "setup: Traefik $(bash e2e/scripts/build-traefik.sh)"
+echo "setup: litestream $(bash e2e/scripts/build-litestream.sh)"
