@@ -9,6 +9,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -63,10 +64,27 @@ func (b *Berth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.next.ServeHTTP(w, r)
 		return
 	}
-	// No recover here: Traefik turns a panic in ServeHTTP into a 500 for
-	// that request (and lets http.ErrAbortHandler cut the connection), and a
-	// deferred closure costs microseconds under Yaegi.
+	// The live path above cannot panic; everything else is guarded so no
+	// panic of berth's reaches Traefik (a deferred call costs a few µs under
+	// Yaegi, so it is only paid off the live path).
+	defer recoverRequest(b, w, r)
 	serveNotLive(b, w, r)
+}
+
+// recoverRequest turns a panic while serving r into a logged 500, except
+// http.ErrAbortHandler: that is how a reverse proxy aborts a response whose
+// upstream died half way, and the server must cut the connection rather
+// than finish a truncated body as if it were whole.
+func recoverRequest(b *Berth, w http.ResponseWriter, r *http.Request) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if p == http.ErrAbortHandler {
+		panic(p)
+	}
+	log.Printf("berth[%s]: recovered from a panic serving %s %s: %v", b.s.app, r.Method, r.URL.Path, p)
+	http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 }
 
 func serveNotLive(b *Berth, w http.ResponseWriter, r *http.Request) {

@@ -58,6 +58,29 @@ type State struct {
 	At      time.Time `json:"at,omitempty"`
 }
 
+// MarshalJSON leaves out unset times (encoding/json's omitempty does not
+// apply to time.Time), so a written file shows only what was said.
+func (st State) MarshalJSON() ([]byte, error) {
+	type wire struct {
+		Version int        `json:"version"`
+		Mode    Mode       `json:"mode"`
+		Message string     `json:"message,omitempty"`
+		Until   *time.Time `json:"until,omitempty"`
+		By      string     `json:"by,omitempty"`
+		At      *time.Time `json:"at,omitempty"`
+	}
+	w := wire{Version: st.Version, Mode: st.Mode, Message: st.Message, By: st.By}
+	if !st.Until.IsZero() {
+		u := st.Until
+		w.Until = &u
+	}
+	if !st.At.IsZero() {
+		a := st.At
+		w.At = &a
+	}
+	return json.Marshal(w)
+}
+
 // ParseState decodes and validates a state file's content.
 func ParseState(data []byte) (State, error) {
 	var st State

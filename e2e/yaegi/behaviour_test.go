@@ -80,6 +80,9 @@ type app struct {
 }
 
 func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/panic" {
+		panic("app bug")
+	}
 	if r.URL.Path == "/up" {
 		if c := a.health.Load(); c != 0 {
 			w.WriteHeader(int(c))
@@ -180,6 +183,21 @@ func TestMaintenancePage(t *testing.T) {
 		// /up always passes by default.
 		if resp, _ := do(t, "GET", srv.URL+"/up", nil); resp.StatusCode != 200 {
 			t.Errorf("/up during maintenance: %d", resp.StatusCode)
+		}
+	})
+}
+
+// A panic off the live path is answered with a 500 and never reaches the
+// server (in Traefik it would otherwise be Traefik's to recover).
+func TestPanicBecomes500(t *testing.T) {
+	flavours(t, func(t *testing.T, build builder, p string) {
+		_, srv := serve(t, build, noHealth(map[string]any{"app": p + "panic", "enabled": "true", "alwaysPass": "/panic"}))
+		resp, _ := do(t, "GET", srv.URL+"/panic", nil)
+		if resp.StatusCode != 500 {
+			t.Errorf("status %d, want 500", resp.StatusCode)
+		}
+		if resp, _ := do(t, "GET", srv.URL+"/other", nil); resp.StatusCode != 503 {
+			t.Errorf("after the panic: %d, want the page", resp.StatusCode)
 		}
 	})
 }
