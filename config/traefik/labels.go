@@ -27,7 +27,19 @@ func Labels(m *config.Manifest) []Label {
 		// page) when no container is running, instead of a bare 404
 		// (FACTS §6, Traefik v3.6).
 		{"traefik.docker.allownonrunning", "true"},
-		{svc + "server.port", strconv.Itoa(config.ContainerPort)},
+		// Names the service without a server.port label. With
+		// allownonrunning, a stopped container (Kamal keeps the old ones
+		// for rollback) or one still starting keeps its labelled servers
+		// without an address, so a server.port label would put a server
+		// with an empty URL into the pool next to the running container:
+		// Traefik answers 500 ("unsupported protocol scheme") for the
+		// requests sent to it (measured, e2e/config). Without the label,
+		// such a container adds no server, and a running one is reached
+		// on the port its image exposes: Thruster's 80 (Rails 8's
+		// Dockerfile has EXPOSE 80, config.ContainerPort). passhostheader
+		// is Traefik's default; it is written so that the service exists
+		// by this name even without the passive health check labels.
+		{svc + "passhostheader", "true"},
 	}
 	if phc := m.Traffic.PassiveHealthCheck; phc.Enabled != nil && *phc.Enabled {
 		// genconf (Traefik v2.11 types) has no passiveHealthCheck, so it

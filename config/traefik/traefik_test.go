@@ -360,7 +360,7 @@ func TestLabels(t *testing.T) {
 		"traefik.enable":                             "true",
 		"traefik.docker.network":                     "kamal",
 		"traefik.docker.allownonrunning":             "true",
-		svc + "server.port":                          "80",
+		svc + "passhostheader":                       "true",
 		svc + "passivehealthcheck.failurewindow":     "5s",
 		svc + "passivehealthcheck.maxfailedattempts": "3",
 		apex + "rule":                                "Host(`wombatworkouts.com`)",
@@ -374,6 +374,11 @@ func TestLabels(t *testing.T) {
 		if labels[k] != want {
 			t.Errorf("%s = %q, want %q", k, labels[k], want)
 		}
+	}
+	if _, ok := labels[svc+"server.port"]; ok {
+		// A stopped or starting container would add a server without an
+		// address to the pool (allownonrunning); see Labels.
+		t.Errorf("labelled %s: the port comes from the image's EXPOSE", svc+"server.port")
 	}
 	if len(labels) != 4+2+5*2 {
 		t.Errorf("got %d labels", len(labels))
