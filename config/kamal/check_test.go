@@ -127,8 +127,8 @@ x-anchors: &a {}
 	if f := got["servers.web.options.restart"]; f.Required || f.Problem != "missing" {
 		t.Errorf("restart finding = %+v", f)
 	}
-	if f := got["servers.web.labels.traefik.docker.allownonrunning"]; !f.Required {
-		t.Errorf("allownonrunning label finding = %+v", f)
+	if f := got["servers.web.labels.traefik.http.services.wombat_workouts.loadbalancer.passhostheader"]; !f.Required {
+		t.Errorf("service label finding = %+v", f)
 	}
 	for path := range got {
 		if strings.Contains(path, "my.own.label") || strings.Contains(path, "hosts") || strings.HasPrefix(path, "builder") || strings.HasPrefix(path, "x-") {

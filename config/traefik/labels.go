@@ -23,22 +23,21 @@ func Labels(m *config.Manifest) []Label {
 	ls := []Label{
 		{"traefik.enable", "true"},
 		{"traefik.docker.network", DockerNetwork},
-		// Keep the routers (and the middleware chain, hence the berth
-		// page) when no container is running, instead of a bare 404
-		// (FACTS §6, Traefik v3.6).
-		{"traefik.docker.allownonrunning", "true"},
-		// Names the service without a server.port label. With
-		// allownonrunning, a stopped container (Kamal keeps the old ones
-		// for rollback) or one still starting keeps its labelled servers
-		// without an address, so a server.port label would put a server
-		// with an empty URL into the pool next to the running container:
-		// Traefik answers 500 ("unsupported protocol scheme") for the
-		// requests sent to it (measured, e2e/config). Without the label,
-		// such a container adds no server, and a running one is reached
-		// on the port its image exposes: Thruster's 80 (Rails 8's
-		// Dockerfile has EXPOSE 80, config.ContainerPort). passhostheader
-		// is Traefik's default; it is written so that the service exists
-		// by this name even without the passive health check labels.
+		// No traefik.docker.allownonrunning: with it, the stopped
+		// containers Kamal keeps for rollback stay in Traefik's view with
+		// their old labels, and once a label changes between releases
+		// Traefik drops the router and service defined twice with
+		// different settings: every domain of the app answers 404 until
+		// Kamal prunes the old containers (measured, e2e/config). Without
+		// it, Traefik forgets a container when it stops.
+		//
+		// Names the service without a server.port label: a running
+		// container is reached on the port its image exposes, Thruster's
+		// 80 (Rails 8's Dockerfile has EXPOSE 80, config.ContainerPort),
+		// and a container that is starting never gets a server without an
+		// address (which Traefik answers with 500). passhostheader is
+		// Traefik's default; it is written so that the service exists by
+		// this name even without the passive health check labels.
 		{svc + "passhostheader", "true"},
 	}
 	if phc := m.Traffic.PassiveHealthCheck; phc.Enabled != nil && *phc.Enabled {

@@ -359,7 +359,6 @@ func TestLabels(t *testing.T) {
 	for k, want := range map[string]string{
 		"traefik.enable":                             "true",
 		"traefik.docker.network":                     "kamal",
-		"traefik.docker.allownonrunning":             "true",
 		svc + "passhostheader":                       "true",
 		svc + "passivehealthcheck.failurewindow":     "5s",
 		svc + "passivehealthcheck.maxfailedattempts": "3",
@@ -376,11 +375,11 @@ func TestLabels(t *testing.T) {
 		}
 	}
 	if _, ok := labels[svc+"server.port"]; ok {
-		// A stopped or starting container would add a server without an
-		// address to the pool (allownonrunning); see Labels.
+		// A container that is not running would add a server without an
+		// address to the pool; see Labels.
 		t.Errorf("labelled %s: the port comes from the image's EXPOSE", svc+"server.port")
 	}
-	if len(labels) != 4+2+5*2 {
+	if len(labels) != 3+2+5*2 {
 		t.Errorf("got %d labels", len(labels))
 	}
 

@@ -200,8 +200,8 @@ func TestLabelsDecodeAsIntended(t *testing.T) {
 			default:
 				lb := svc.LoadBalancer
 				if len(lb.Servers) != 0 {
-					t.Errorf("service %s: labelled servers %+v; with allownonrunning a stopped container "+
-						"keeps them without an address, so the port must come from the image", want.app, lb.Servers)
+					t.Errorf("service %s: labelled servers %+v; a container that is not running would get a server "+
+						"without an address, so the port must come from the image", want.app, lb.Servers)
 				}
 				phc := lb.PassiveHealthCheck
 				if phc == nil || time.Duration(phc.FailureWindow) != want.failureWindow || phc.MaxFailedAttempts != want.maxFailed {
@@ -224,9 +224,8 @@ func TestLabelsDecodeAsIntended(t *testing.T) {
 			// into its shape: traefik.enable, traefik.docker.*), which
 			// also refuses a misspelt traefik.docker key.
 			for k, v := range map[string]string{
-				"traefik.enable":                 "true",
-				"traefik.docker.network":         "kamal",
-				"traefik.docker.allownonrunning": "true",
+				"traefik.enable":         "true",
+				"traefik.docker.network": "kamal",
 			} {
 				if labels[k] != v {
 					t.Errorf("label %s = %q, want %q", k, labels[k], v)
@@ -244,8 +243,8 @@ func TestLabelsDecodeAsIntended(t *testing.T) {
 				t.Fatalf("docker provider labels: %v", err)
 			}
 			if !provider.Enable || provider.Docker == nil || provider.Docker.Network == nil ||
-				*provider.Docker.Network != "kamal" || !provider.Docker.AllowNonRunning || provider.Docker.LBSwarm {
-				t.Errorf("docker provider labels decode to %s, want enable, network kamal, allowNonRunning", show(provider))
+				*provider.Docker.Network != "kamal" || provider.Docker.AllowNonRunning || provider.Docker.LBSwarm {
+				t.Errorf("docker provider labels decode to %s, want enable, network kamal and no allowNonRunning", show(provider))
 			}
 		})
 	}

@@ -143,7 +143,19 @@ func startServer(t *testing.T) *server {
 			t.Fatal(err)
 		}
 		labels := containerLabels(t, ex)
-		s.engine.Put(engineContainer{ID: "e2e0001" + app, Name: previousContainer(app), Labels: labels})
+		// The previous release was deployed with other settings (a
+		// different passive health check window): its stopped container
+		// carries labels that differ from the running one's. Traefik must
+		// ignore it, or it drops the app's router and service as defined
+		// twice with different settings (what allownonrunning caused).
+		previous := map[string]string{}
+		for k, v := range labels {
+			previous[k] = v
+			if strings.HasSuffix(k, "passivehealthcheck.failurewindow") {
+				previous[k] = "17s"
+			}
+		}
+		s.engine.Put(engineContainer{ID: "e2e0001" + app, Name: previousContainer(app), Labels: previous})
 		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: labels, Running: true, IP: host, Port: port})
 	}
 	// The rendered static config keeps the API off every entry point
@@ -209,6 +221,9 @@ func (s *server) servers(t *testing.T, app string) []string {
 	t.Helper()
 	var svc apiElement
 	if err := s.tr.API("/api/http/services/"+app+"@docker", &svc); err != nil {
+		if strings.Contains(err.Error(), ": 404 ") {
+			return nil // no running container defines the service
+		}
 		t.Fatalf("service %s@docker: %v", app, err)
 	}
 	var urls []string
@@ -664,14 +679,13 @@ func (s *server) checkMaintenance(t *testing.T) {
 		}
 
 		// Kamal stops the only container (say, `kamal app stop` for a
-		// restore): allownonrunning keeps the router, so users still get
-		// berth's page with its headers, not Traefik's bare 404.
+		// restore): without allownonrunning (see config/traefik Labels)
+		// Traefik forgets the router, and answers 404 until a container
+		// runs again. This pins the documented price of that choice.
 		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex)})
-		s.waitServers(t, app)
-		if r = fetch(t, https, url); r.status != 503 || r.header.Get("X-Berth-Mode") != "maintenance" {
-			t.Errorf("%s with no container running: %d (mode %q), want berth's 503 page", url, r.status, r.header.Get("X-Berth-Mode"))
+		if !eventually(10*time.Second, func() bool { r = fetch(t, https, url); return r.status == 404 }) {
+			t.Errorf("%s with no container running: %d, want Traefik's 404 (no router without allownonrunning)", url, r.status)
 		}
-		checkSecurityHeaders(t, url+" (maintenance page, no container)", r.header)
 		b := s.backends[app]
 		host, port, _ := net.SplitHostPort(b.Addr)
 		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex), Running: true, IP: host, Port: port})
