@@ -22,7 +22,7 @@ import (
 	"github.com/wombatworkouts/berth/config/render"
 	berthtraefik "github.com/wombatworkouts/berth/config/traefik"
 	"github.com/wombatworkouts/berth/e2e/internal/backend"
-	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
+	"github.com/wombatworkouts/berth/e2e/internal/localserver"
 	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
 	"github.com/wombatworkouts/berth/plugin"
 )
@@ -245,93 +245,42 @@ func (s *server) waitServers(t *testing.T, app string, want ...string) {
 }
 
 // adaptStatic changes only what cannot exist here in the rendered static
-// configuration and writes it to dir/traefik.yml. Each adapted key must be
-// present in the rendering; every other key reaches Traefik as rendered.
+// configuration (internal/localserver) and writes it to dir/traefik.yml.
+// The ACME CA is a closed loopback port, so the resolver can never reach
+// Let's Encrypt from a test (it will log that it cannot; checkLog allows
+// exactly that).
 func (s *server) adaptStatic(t *testing.T, rendered []byte, dir string) (string, map[string]string) {
 	t.Helper()
 	var st map[string]any
 	if err := yaml.Unmarshal(rendered, &st); err != nil {
 		t.Fatalf("rendered static config: %v", err)
 	}
-
-	// Entry points: :80, :443 and :8080 become free loopback ports.
-	eps := mapAt(t, st, "entryPoints")
-	want := []string{berthtraefik.EntryPointTraefik, berthtraefik.EntryPointWeb, berthtraefik.EntryPointSecure}
-	if got := sortedKeys(eps); !equalSets(got, want) {
-		t.Fatalf("rendered entry points %v, the test knows %v", got, want)
-	}
-	ports := map[string]string{}
-	for _, name := range want {
-		p, err := traefikrun.FreePort()
-		if err != nil {
-			t.Fatal(err)
+	if resolvers, ok := st["certificatesResolvers"].(map[string]any); ok {
+		if r, ok := resolvers[berthtraefik.CertResolver].(map[string]any); ok {
+			if acme, ok := r["acme"].(map[string]any); ok && acme["caServer"] != nil {
+				t.Fatalf("the examples use Let's Encrypt production (staging false), yet caServer is set: %v", acme["caServer"])
+			}
 		}
-		ports[name] = "127.0.0.1:" + strconv.Itoa(p)
-		setAt(t, st, ports[name], "entryPoints", name, "address")
 	}
-
-	// No Docker engine here: the docker provider's endpoint is the
-	// stand-in Engine API's socket instead of /var/run/docker.sock.
-	setAt(t, st, s.engine.Endpoint(), "providers", "docker", "endpoint")
-
-	// The file provider reads the temporary directory.
-	setAt(t, st, s.dynDir, "providers", "file", "directory")
-
-	// ACME: storage in a temporary file, and the CA directory on a closed
-	// loopback port, so the resolver can never reach Let's Encrypt from a
-	// test (it will log that it cannot; checkLog allows exactly that).
 	closed, err := traefikrun.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.caServer = fmt.Sprintf("https://127.0.0.1:%d/directory", closed)
-	acme := mapAt(t, st, "certificatesResolvers", berthtraefik.CertResolver, "acme")
-	if _, ok := acme["caServer"]; ok {
-		t.Fatalf("the examples use Let's Encrypt production (staging false), yet caServer is set: %v", acme["caServer"])
-	}
-	setAt(t, st, filepath.Join(dir, "acme.json"), "certificatesResolvers", berthtraefik.CertResolver, "acme", "storage")
-	acme["caServer"] = s.caServer
-
-	// Kept as rendered: traefikrun stages berth under
-	// ./plugins-local/src/<moduleName>, Traefik's working directory.
-	local := mapAt(t, st, "experimental", "localPlugins", berthtraefik.PluginAlias)
-	if local["moduleName"] != pluginsrc.ModuleName {
-		t.Fatalf("localPlugins.%s.moduleName = %v, want %s", berthtraefik.PluginAlias, local["moduleName"], pluginsrc.ModuleName)
-	}
-
-	out, err := yaml.Marshal(st)
+	adapted, err := localserver.AdaptStatic(rendered, localserver.Settings{
+		DockerEndpoint: s.engine.Endpoint(),
+		DynamicDir:     s.dynDir,
+		ACMEStorage:    filepath.Join(dir, "acme.json"),
+		CAServer:       s.caServer,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "traefik.yml")
-	if err := os.WriteFile(path, out, 0o644); err != nil {
+	if err := os.WriteFile(path, adapted.YAML, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path, ports
-}
-
-// mapAt walks nested mappings and fails when a key is missing.
-func mapAt(t *testing.T, tree map[string]any, keys ...string) map[string]any {
-	t.Helper()
-	cur := tree
-	for i, k := range keys {
-		next, ok := cur[k].(map[string]any)
-		if !ok {
-			t.Fatalf("rendered static config has no mapping at %s", strings.Join(keys[:i+1], "."))
-		}
-		cur = next
-	}
-	return cur
-}
-
-func setAt(t *testing.T, tree map[string]any, value string, keys ...string) {
-	t.Helper()
-	parent := mapAt(t, tree, keys[:len(keys)-1]...)
-	last := keys[len(keys)-1]
-	if _, ok := parent[last]; !ok {
-		t.Fatalf("rendered static config has no %s to adapt", strings.Join(keys, "."))
-	}
-	parent[last] = value
+	return path, adapted.Ports
 }
 
 func equalSets(a, b []string) bool {
