@@ -30,6 +30,7 @@ e2e:
 bench:
 	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/bench
 	cd e2e && $(GO) test -run '^$$' -bench . -benchmem ./yaegi/...
+	cd e2e && $(GO) run ./hooks/cmd/restorepoint-bench
 
 fuzz:
 	for f in FuzzParseState FuzzClientIP FuzzCompileConfig; do \
@@ -39,8 +40,9 @@ fuzz:
 demo:
 	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/demo $(ARGS)
 
+## hooks: build berth for this machine and install it with the hook stubs into APP/.kamal/hooks (FORCE=1 replaces foreign hooks).
 hooks:
-	@echo "make hooks: the berth hooks are not built yet (issue 3)" >&2; exit 2
+	bash hooks/scripts/install-hooks.sh "$(APP)"
 
 fmt:
 	gofmt -w plugin config hooks e2e

@@ -1,15 +1,20 @@
 // Command berth is the toolkit's one program: Kamal hooks, operator commands
 // and `berth config ...`. main only dispatches; each command lives in its
-// own package and is added to the table below.
+// own package and is added to the table below. Invoked as
+// .kamal/hooks/pre-deploy (post-deploy, docker-setup) it runs that hook.
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 
 	"github.com/wombatworkouts/berth/config/cli"
+	hookcli "github.com/wombatworkouts/berth/hooks/cli"
+	"github.com/wombatworkouts/berth/hooks/install"
 )
 
 // command runs with the arguments after its name, in the app directory dir.
@@ -20,16 +25,11 @@ type command struct {
 
 var commands = map[string]command{
 	"config":        {"write and check the Traefik, Kamal and Litestream config (berth config help)", cli.Run},
-	"maintenance":   {"turn an app's maintenance page on or off, or show its status", notYet("maintenance")},
-	"restore-point": {"take a verified Litestream restore point now", notYet("restore-point")},
-	"smoke":         {"run the post-deploy smoke checks", notYet("smoke")},
-}
-
-func notYet(name string) func([]string, string, io.Writer, io.Writer) int {
-	return func(_ []string, _ string, _, stderr io.Writer) int {
-		fmt.Fprintf(stderr, "berth %s: not yet implemented\n", name)
-		return 1
-	}
+	"maintenance":   {"maintenance on|off|status [--message M] [--until T | --for D] [--all] [-d DEST]", hookcli.Maintenance},
+	"restore-point": {"take a verified Litestream restore point now [--check]; `restore-point list` shows them", hookcli.RestorePoint},
+	"smoke":         {"run the post-deploy smoke checks [-d DEST]", hookcli.Smoke},
+	"hook":          {"run a Kamal hook: hook pre-deploy|post-deploy|docker-setup", hookcli.Hook},
+	"install-hooks": {"install this binary and the hook stubs into APP/.kamal/hooks (make hooks APP=path)", installHooks},
 }
 
 func usage(w io.Writer) {
@@ -45,7 +45,19 @@ func usage(w io.Writer) {
 }
 
 func main() {
+	if name := filepath.Base(os.Args[0]); hookcli.IsHook(name) {
+		os.Exit(runHook(name, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func runHook(name string, stdout, stderr io.Writer) int {
+	dir, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(stderr, "berth: %v\n", err)
+		return 1
+	}
+	return hookcli.RunHook(name, dir, stdout, stderr)
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -68,4 +80,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return c.run(args[1:], dir, stdout, stderr)
+}
+
+func installHooks(args []string, _ string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("berth install-hooks", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	force := fs.Bool("force", false, "replace hooks that are not berth stubs")
+	repo := fs.String("repo", "https://github.com/wombatworkouts/berth", "the berth repository, named in the stubs' message")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: berth install-hooks [--force] APP_DIR")
+		return 2
+	}
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "berth install-hooks: %v\n", err)
+		return 1
+	}
+	app, _ := filepath.Abs(fs.Arg(0))
+	written, err := install.Install(install.Options{AppDir: app, Binary: self, Hooks: hookcli.Hooks, Repo: *repo, Force: *force})
+	if err != nil {
+		fmt.Fprintf(stderr, "berth install-hooks: %v\n", err)
+		return 1
+	}
+	for _, w := range written {
+		fmt.Fprintf(stdout, "installed %s\n", w)
+	}
+	fmt.Fprintf(stdout, "commit the stubs in .kamal/hooks; %s stays out of git (each deployer runs make hooks)\n", install.BinDir)
+	return 0
 }

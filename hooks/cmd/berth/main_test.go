@@ -15,7 +15,10 @@ func TestDispatch(t *testing.T) {
 		{nil, 2, "usage: berth"},
 		{[]string{"help"}, 0, "config"},
 		{[]string{"nope"}, 2, `unknown command "nope"`},
-		{[]string{"maintenance", "on"}, 1, "not yet implemented"},
+		{[]string{"maintenance", "on"}, 1, "config/berth.yml: no such file"},
+		{[]string{"maintenance"}, 2, "usage: berth maintenance"},
+		{[]string{"hook", "pre-build"}, 2, "usage: berth hook"},
+		{[]string{"restore-point", "--bogus"}, 2, "flag provided but not defined"},
 		{[]string{"config"}, 2, "usage: berth config"},
 		{[]string{"config", "help"}, 0, "render"},
 	} {

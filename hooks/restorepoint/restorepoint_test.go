@@ -1,0 +1,106 @@
+package restorepoint_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wombatworkouts/berth/hooks/internal/fakekamal"
+	"github.com/wombatworkouts/berth/hooks/restorepoint"
+	"github.com/wombatworkouts/berth/hooks/transport"
+)
+
+// Kamal is Ruby and cannot run here: a stand-in kamal plays what
+// `kamal accessory exec litestream --reuse ...` prints.
+func TestMain(m *testing.M) {
+	fakekamal.MaybeMain()
+	os.Exit(m.Run())
+}
+
+const kamalNoise = "  INFO [a1b2c3] Running /usr/bin/env docker exec shop-litestream litestream sync on 203.0.113.10\nLaunching command from existing container...\nApp Host: 203.0.113.10\n"
+
+func TestSync(t *testing.T) {
+	tests := []struct {
+		name    string
+		rule    fakekamal.Rule
+		want    uint64
+		wantErr string
+		is      error
+	}{
+		{"in step", fakekamal.Rule{Match: "sync", Stdout: kamalNoise + "{\n  \"db_path\": \"/rails/storage/production.sqlite3\",\n  \"txid\": 42,\n  \"replica_txid\": 42,\n  \"duration_ms\": 12\n}\n"}, 42, "", nil},
+		{"replica behind", fakekamal.Rule{Match: "sync", Stdout: kamalNoise + `{"db_path":"/rails/storage/production.sqlite3","txid":42,"replica_txid":40}` + "\n"}, 0, "replica is at TXID 40 but the database is at 42", nil},
+		{"no -wait answer", fakekamal.Rule{Match: "sync", Stdout: `{"db_path":"/rails/storage/production.sqlite3","txid":42}`}, 0, "no replica_txid", nil},
+		{"socket disabled", fakekamal.Rule{Match: "sync", Exit: 1, Stdout: kamalNoise + "error: failed to connect to control socket: Post \"http://localhost/sync\": dial unix /rails/storage/.litestream.sock: connect: no such file or directory\n"}, 0, "socket", restorepoint.ErrSocket},
+		{"unknown database", fakekamal.Rule{Match: "sync", Exit: 1, Stdout: "error: sync failed: database not found\n"}, 0, "not in the running Litestream", restorepoint.ErrNoDatabase},
+		{"accessory missing", fakekamal.Rule{Match: "sync", Exit: 1, Stdout: "Error response from daemon: No such container: shop-litestream\n"}, 0, "not running", transport.ErrNotRunning},
+		{"garbage", fakekamal.Rule{Match: "sync", Stdout: "hello\n"}, 0, "no JSON answer", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := fakekamal.Setup(t, tc.rule)
+			res, err := restorepoint.Sync(context.Background(), &transport.Kamal{Bin: f.Bin}, "/rails/storage/.litestream.sock", "/rails/storage/production.sqlite3", time.Minute)
+			if tc.wantErr == "" {
+				if err != nil || res.TXID != tc.want {
+					t.Fatalf("%+v %v", res, err)
+				}
+				argv := f.Calls(t)[0]
+				if last := argv[len(argv)-1]; last != "litestream sync -wait -json -timeout 60 -socket /rails/storage/.litestream.sock /rails/storage/production.sqlite3" {
+					t.Fatalf("command %q", last)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err %v, want %q", err, tc.wantErr)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Fatalf("not %v: %v", tc.is, err)
+			}
+		})
+	}
+}
+
+func TestParseLTXList(t *testing.T) {
+	out := kamalNoise + `[
+  {"level": 0, "min_txid": "0000000000000005", "max_txid": "0000000000000005", "size": 10, "timestamp": "2026-01-01T00:00:05Z"},
+  {"level": 1, "min_txid": "0000000000000001", "max_txid": "000000000000002a", "size": 99, "timestamp": "2026-01-01T00:00:30Z"}
+]
+`
+	id, at, err := restorepoint.ParseLTXList(out)
+	if err != nil || id != 42 || at.Second() != 30 {
+		t.Fatalf("%d %v %v", id, at, err)
+	}
+	if _, _, err := restorepoint.ParseLTXList("nothing"); err == nil {
+		t.Fatal("no error")
+	}
+	if _, _, err := restorepoint.ParseLTXList(`[{"max_txid":"zz"}]`); err == nil {
+		t.Fatal("bad txid accepted")
+	}
+}
+
+func TestRestoreArgs(t *testing.T) {
+	got := transport.Join(restorepoint.RestoreArgs("/rails/storage/production.sqlite3", 42))
+	want := "litestream restore -config /etc/litestream.yml -integrity-check full -txid 000000000000002a -o /rails/storage/production.sqlite3.restore-000000000000002a /rails/storage/production.sqlite3"
+	if got != want {
+		t.Fatalf("%s", got)
+	}
+}
+
+func TestRecordLog(t *testing.T) {
+	dir := t.TempDir()
+	for i, v := range []string{"v1", "v2"} {
+		if _, err := restorepoint.Append(dir, restorepoint.Record{App: "shop", Version: v, PreviousVersion: "v0", Points: []restorepoint.Point{{DB: "production.sqlite3", TXID: uint64(i + 1)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, bad, err := restorepoint.List(dir)
+	if err != nil || bad != 0 || len(rs) != 2 {
+		t.Fatalf("%v %d %v", rs, bad, err)
+	}
+	r, ok := restorepoint.Latest(dir, "shop", "v1")
+	if !ok || r.Points[0].TXID != 1 {
+		t.Fatalf("%+v", r)
+	}
+}

@@ -1,0 +1,195 @@
+package restorepoint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/superfly/ltx"
+
+	"github.com/wombatworkouts/berth/config"
+	cfglitestream "github.com/wombatworkouts/berth/config/litestream"
+	"github.com/wombatworkouts/berth/hooks/output"
+	"github.com/wombatworkouts/berth/hooks/transport"
+)
+
+// Timeouts bound each remote or network step.
+type Timeouts struct {
+	Sync    time.Duration
+	Confirm time.Duration
+	Check   time.Duration
+}
+
+// DefaultTimeouts are generous for a real server and an object store.
+var DefaultTimeouts = Timeouts{Sync: 2 * time.Minute, Confirm: time.Minute, Check: 15 * time.Minute}
+
+// Options for Take.
+type Options struct {
+	Manifest  *config.Manifest
+	Transport transport.Transport
+	Lookup    func(string) (string, bool)
+	Printer   *output.Printer
+	// Check restores each restore point into a temporary file and checks
+	// it (integrity, newest migration against the live database).
+	Check bool
+	// WorkDir holds the temporary restore ("" = the system's).
+	WorkDir  string
+	Timeouts Timeouts
+	// Destination is Kamal's -d, for the printed commands.
+	Destination string
+}
+
+// Point is a verified restore point of one database.
+type Point struct {
+	DB          string    `json:"db"`
+	Path        string    `json:"path"`
+	TXID        uint64    `json:"txid"`
+	TXIDHex     string    `json:"txid_hex"`
+	ReplicaTXID uint64    `json:"replica_txid"`
+	ReplicaAt   time.Time `json:"replica_at,omitempty"`
+	Replica     string    `json:"replica"`
+	Checked     bool      `json:"checked"`
+	// SchemaVersion is the newest migration of the restored database.
+	SchemaVersion string `json:"schema_version,omitempty"`
+	// RestoreCommand is the litestream command that restores this point.
+	RestoreCommand string `json:"restore_command"`
+	// KamalCommand runs RestoreCommand in a one-off accessory container.
+	KamalCommand string `json:"kamal_command,omitempty"`
+}
+
+// RestoreArgs is the litestream restore command for a point: into a new
+// file next to the database (a restore never overwrites the live file).
+func RestoreArgs(dbPath string, txid uint64) []string {
+	id := ltx.TXID(txid).String()
+	return []string{"litestream", "restore", "-config", cfglitestream.ConfigPath, "-integrity-check", "full",
+		"-txid", id, "-o", dbPath + ".restore-" + id, dbPath}
+}
+
+// Take makes a restore point of every replicated database. It stops at
+// the first failure: a deploy without a verified restore point must not go
+// on.
+func Take(ctx context.Context, o Options) ([]Point, error) {
+	if o.Timeouts == (Timeouts{}) {
+		o.Timeouts = DefaultTimeouts
+	}
+	var points []Point
+	for i, db := range o.Manifest.Databases() {
+		p, err := takeOne(ctx, o, db, i == 0)
+		if err != nil {
+			return points, err
+		}
+		points = append(points, p)
+	}
+	return points, nil
+}
+
+func takeOne(ctx context.Context, o Options, db string, primary bool) (Point, error) {
+	dbPath := config.DatabasePath(db)
+	p := Point{DB: db, Path: dbPath}
+	var res SyncResult
+	err := o.Printer.Step("litestream sync "+db, func() (string, error) {
+		c, cancel := context.WithTimeout(ctx, o.Timeouts.Sync)
+		defer cancel()
+		var err error
+		res, err = Sync(c, o.Transport, cfglitestream.SocketPath, dbPath, o.Timeouts.Sync)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("TXID %s (%d) uploaded", ltx.TXID(res.TXID), res.TXID), nil
+	})
+	if err != nil {
+		return p, err
+	}
+	p.TXID, p.TXIDHex = res.TXID, ltx.TXID(res.TXID).String()
+
+	r, err := NewReader(o.Manifest, db, o.Transport, o.Lookup)
+	if err != nil {
+		return p, err
+	}
+	p.Replica = r.Where()
+	err = o.Printer.Step("confirm replica "+db, func() (string, error) {
+		c, cancel := context.WithTimeout(ctx, o.Timeouts.Confirm)
+		defer cancel()
+		pos, err := r.Newest(c)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || c.Err() != nil {
+				return "", fmt.Errorf("%s did not answer within %s (unreachable? wrong endpoint?): %w", r.Where(), o.Timeouts.Confirm, err)
+			}
+			return "", err
+		}
+		p.ReplicaTXID, p.ReplicaAt = pos.TXID, pos.At
+		if pos.TXID < res.TXID {
+			return "", fmt.Errorf("the replica %s holds TXID %s but Litestream reported %s as uploaded: the replica is behind (another Litestream writing it? a wrong path?)",
+				r.Where(), ltx.TXID(pos.TXID), ltx.TXID(res.TXID))
+		}
+		return fmt.Sprintf("newest TXID %s >= %s in %s", ltx.TXID(pos.TXID), ltx.TXID(res.TXID), r.Where()), nil
+	})
+	if err != nil {
+		return p, err
+	}
+
+	if o.Check && res.TXID > 0 {
+		err = o.Printer.Step("restore check "+db, func() (string, error) {
+			c, cancel := context.WithTimeout(ctx, o.Timeouts.Check)
+			defer cancel()
+			cr, err := r.Check(c, res.TXID, o.WorkDir)
+			if err != nil {
+				return "", err
+			}
+			p.Checked, p.SchemaVersion = true, cr.SchemaVersion
+			detail := fmt.Sprintf("%s restored, integrity ok, %s", humanBytes(cr.Bytes), rate(cr.Bytes, cr.Duration))
+			if !primary {
+				return detail, nil
+			}
+			live, err := LiveSchemaVersion(c, o.Transport, dbPath)
+			if err != nil {
+				return "", err
+			}
+			if live != cr.SchemaVersion {
+				return "", fmt.Errorf("the restored database's newest migration is %q but the live database's is %q: the replica is stale even though its integrity check passed", cr.SchemaVersion, live)
+			}
+			if live != "" {
+				detail += ", newest migration " + live + " matches the live database"
+			}
+			return detail, nil
+		})
+		if err != nil {
+			return p, err
+		}
+	}
+	argv := RestoreArgs(dbPath, res.TXID)
+	p.RestoreCommand = transport.Join(argv)
+	if o.Transport.Name() == "kamal" {
+		dest := ""
+		if o.Destination != "" {
+			dest = " -d " + o.Destination
+		}
+		// A one-off accessory container: its entrypoint is litestream.
+		p.KamalCommand = "kamal accessory exec " + Accessory + dest + " " + transport.Quote(transport.Join(argv[1:]))
+	}
+	return p, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func rate(n int64, d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f MiB/s", float64(n)/(1<<20)/d.Seconds())
+}
+
+// TempDir is where restore checks go by default.
+func TempDir() string { return os.TempDir() }

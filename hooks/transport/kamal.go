@@ -1,0 +1,172 @@
+package transport
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Kamal runs remote steps through the `kamal` command, always with -H (a
+// hook must not run the hooks again) and -d when the deploy has a
+// destination (it is not inherited, FACTS §2). The deploy lock is inherited
+// through KAMAL_LOCK in the environment.
+type Kamal struct {
+	// Bin is the kamal executable ("kamal", or bin/kamal from a bundle).
+	Bin string
+	// Dir is the app's directory (where config/deploy.yml is).
+	Dir string
+	// Destination is KAMAL_DESTINATION, "" for none.
+	Destination string
+	// Env is the environment of the kamal process; nil inherits berth's.
+	Env []string
+}
+
+// Name implements Transport.
+func (k *Kamal) Name() string { return "kamal" }
+
+func (k *Kamal) bin() string {
+	if k.Bin == "" {
+		return "kamal"
+	}
+	return k.Bin
+}
+
+// common returns the flags every kamal call gets.
+func (k *Kamal) common() []string {
+	f := []string{"-H"}
+	if k.Destination != "" {
+		f = append(f, "-d", k.Destination)
+	}
+	return f
+}
+
+func (k *Kamal) run(ctx context.Context, args []string) (string, error) {
+	argv := append([]string{k.bin()}, args...)
+	out, err := run(ctx, k.Dir, k.Env, argv, displayKamal(args))
+	if err != nil && notRunning(out) {
+		return out, fmt.Errorf("%w: %w", ErrNotRunning, err)
+	}
+	return out, err
+}
+
+// displayKamal shortens the base64 payload of server scripts in messages.
+func displayKamal(args []string) string {
+	d := make([]string, len(args))
+	for i, a := range args {
+		if len(a) > 120 && strings.HasPrefix(a, "echo ") {
+			a = a[:60] + "..."
+		}
+		d[i] = a
+	}
+	return "kamal " + Join(d)
+}
+
+var notRunningRe = regexp.MustCompile(`(?i)(no such container|is not running|container .* not found)`)
+
+func notRunning(out string) bool { return notRunningRe.MatchString(out) }
+
+// Accessory implements Transport.
+func (k *Kamal) Accessory(ctx context.Context, accessory string, argv []string) (string, error) {
+	args := append([]string{"accessory", "exec", accessory, "--reuse"}, k.common()...)
+	args = append(args, Join(argv))
+	return k.run(ctx, args)
+}
+
+// App implements Transport: `kamal app exec -p -H [-d D] --version=V CMD`.
+func (k *Kamal) App(ctx context.Context, version, command string) (string, error) {
+	args := append([]string{"app", "exec", "-p"}, k.common()...)
+	if version != "" {
+		args = append(args, "--version="+version)
+	}
+	args = append(args, command)
+	return k.run(ctx, args)
+}
+
+// Server implements Transport. The script travels base64-encoded, so no
+// quoting of the remote login shell or of Kamal can change it.
+func (k *Kamal) Server(ctx context.Context, script string) (string, error) {
+	cmd, err := EncodeScript(script)
+	if err != nil {
+		return "", err
+	}
+	args := append([]string{"server", "exec"}, k.common()...)
+	args = append(args, cmd)
+	return k.run(ctx, args)
+}
+
+// RunningVersion implements Transport with `kamal app version`.
+func (k *Kamal) RunningVersion(ctx context.Context) (string, error) {
+	args := append([]string{"app", "version"}, k.common()...)
+	out, err := k.run(ctx, args)
+	if err != nil {
+		return "", err
+	}
+	return parseVersion(out), nil
+}
+
+// parseVersion picks the version from `kamal app version` output: the
+// first line after an "App Host:" line that looks like a tag.
+func parseVersion(out string) string {
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "App Host:") && i+1 < len(lines) {
+			v := strings.TrimSpace(lines[i+1])
+			if versionLike.MatchString(v) {
+				return v
+			}
+		}
+	}
+	for _, l := range lines {
+		if v := strings.TrimSpace(l); versionLike.MatchString(v) {
+			return v
+		}
+	}
+	return ""
+}
+
+var versionLike = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{2,127}$`)
+
+// LocalPath implements Transport: nothing on the server is a local path.
+func (k *Kamal) LocalPath(string) (string, bool) { return "", false }
+
+// Describe implements Transport.
+func (k *Kamal) Describe(kind, name string, argv []string) string {
+	flags := ""
+	if k.Destination != "" {
+		flags = " -d " + k.Destination
+	}
+	switch kind {
+	case KindAccessory:
+		return fmt.Sprintf("kamal accessory exec %s --reuse%s %s", name, flags, Quote(Join(argv)))
+	case KindApp:
+		return fmt.Sprintf("kamal app exec -p%s %s", flags, Quote(Join(argv)))
+	default:
+		return fmt.Sprintf("kamal server exec%s %s", flags, Quote(Join(argv)))
+	}
+}
+
+// maxCommand keeps one remote command under Linux's 128 KiB limit for a
+// single argument (sshd hands it to the login shell as one).
+const maxCommand = 100 << 10
+
+// EncodeScript turns a script into one shell command line: base64, and
+// gzip first when it is large (the docker-setup script carries the plugin
+// source).
+func EncodeScript(script string) (string, error) {
+	if len(script) < 8<<10 {
+		return "echo " + base64.StdEncoding.EncodeToString([]byte(script)) + " | base64 -d | sh", nil
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw.Write([]byte(script))
+	zw.Close()
+	cmd := "echo " + base64.StdEncoding.EncodeToString(buf.Bytes()) + " | base64 -d | gunzip | sh"
+	if len(cmd) > maxCommand {
+		return "", fmt.Errorf("server script is %d bytes encoded, more than the %d one remote command can carry", len(cmd), maxCommand)
+	}
+	return cmd, nil
+}

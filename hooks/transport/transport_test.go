@@ -1,0 +1,156 @@
+package transport_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wombatworkouts/berth/hooks/internal/fakekamal"
+	"github.com/wombatworkouts/berth/hooks/transport"
+)
+
+// Kamal is Ruby and needs real servers over SSH, so it cannot run here: the
+// tests put a stand-in kamal at the command-line boundary (fakekamal).
+func TestMain(m *testing.M) {
+	fakekamal.MaybeMain()
+	os.Exit(m.Run())
+}
+
+func TestKamalArgv(t *testing.T) {
+	f := fakekamal.Setup(t,
+		fakekamal.Rule{Match: "accessory exec", Stdout: "Launching command from existing container...\n{\"ok\": 1}\n"},
+		fakekamal.Rule{Match: "app exec", Stdout: "App Host: 203.0.113.10\nmigrated\n"},
+		fakekamal.Rule{Match: "app version", Stdout: "  INFO [x] Running docker ...\nApp Host: 203.0.113.10\nabc1234\n"},
+		fakekamal.Rule{Match: "server exec", Exec: true},
+	)
+	k := &transport.Kamal{Bin: f.Bin, Dir: t.TempDir(), Destination: "staging"}
+	ctx := context.Background()
+	if _, err := k.Accessory(ctx, "litestream", []string{"litestream", "sync", "-wait", "/rails/storage/x y.sqlite3"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.App(ctx, "abc1234", "bin/rails db:migrate"); err != nil {
+		t.Fatal(err)
+	}
+	v, err := k.RunningVersion(ctx)
+	if err != nil || v != "abc1234" {
+		t.Fatalf("version %q %v", v, err)
+	}
+	out, err := k.Server(ctx, "echo 'hello server' && printf '%s' \"$0\" >/dev/null")
+	if err != nil || !strings.Contains(out, "hello server") {
+		t.Fatalf("server: %q %v", out, err)
+	}
+	calls := f.Calls(t)
+	want := [][]string{
+		{"accessory", "exec", "litestream", "--reuse", "-H", "-d", "staging", "litestream sync -wait '/rails/storage/x y.sqlite3'"},
+		{"app", "exec", "-p", "-H", "-d", "staging", "--version=abc1234", "bin/rails db:migrate"},
+		{"app", "version", "-H", "-d", "staging"},
+	}
+	if !reflect.DeepEqual(calls[:3], want) {
+		t.Fatalf("argv:\n got %q\nwant %q", calls[:3], want)
+	}
+	if c := calls[3]; c[0] != "server" || c[1] != "exec" || c[2] != "-H" || !strings.HasSuffix(c[5], "| base64 -d | sh") {
+		t.Fatalf("server argv %q", c)
+	}
+}
+
+func TestKamalFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		rule    fakekamal.Rule
+		timeout time.Duration
+		check   func(t *testing.T, err error)
+	}{
+		{"exit status and tail", fakekamal.Rule{Match: "app", Stdout: "line1\nActiveRecord::StatementInvalid: boom\n", Exit: 1}, 5 * time.Second, func(t *testing.T, err error) {
+			var ce *transport.CommandError
+			if !errors.As(err, &ce) || ce.ExitCode != 1 || !strings.Contains(err.Error(), "StatementInvalid: boom") {
+				t.Fatalf("%v", err)
+			}
+		}},
+		{"not running", fakekamal.Rule{Match: "app", Stdout: "Error response from daemon: No such container: shop-litestream\n", Exit: 1}, 5 * time.Second, func(t *testing.T, err error) {
+			if !errors.Is(err, transport.ErrNotRunning) {
+				t.Fatalf("%v", err)
+			}
+		}},
+		{"deadline kills it", fakekamal.Rule{Match: "app", Sleep: 10 * time.Second}, 300 * time.Millisecond, func(t *testing.T, err error) {
+			if !errors.Is(err, transport.ErrTimeout) {
+				t.Fatalf("%v", err)
+			}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := fakekamal.Setup(t, tc.rule)
+			k := &transport.Kamal{Bin: f.Bin}
+			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+			defer cancel()
+			start := time.Now()
+			_, err := k.App(ctx, "v1", "bin/rails db:migrate")
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("took %s", time.Since(start))
+			}
+			tc.check(t, err)
+		})
+	}
+}
+
+func TestEncodeScriptLargeIsCompressed(t *testing.T) {
+	big := "echo " + strings.Repeat("abcdefgh", 20000) + " >/dev/null; echo done"
+	cmd, err := transport.EncodeScript(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(cmd, "gunzip") || len(cmd) > 100<<10 {
+		t.Fatalf("len %d", len(cmd))
+	}
+	l := &transport.Local{}
+	out, err := l.Server(context.Background(), cmd)
+	if err != nil || strings.TrimSpace(out) != "done" {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+func TestLocalMapsPaths(t *testing.T) {
+	dir := t.TempDir()
+	l := &transport.Local{Map: map[string]string{"/rails/storage": dir, "/etc/litestream.yml": filepath.Join(dir, "ls.yml")},
+		Programs: map[string]string{"litestream": "echo"}}
+	for in, want := range map[string]string{
+		"/rails/storage/production.sqlite3": filepath.Join(dir, "production.sqlite3"),
+		"/rails/storage":                    dir,
+		"/rails/storagex":                   "/rails/storagex",
+		"/etc/litestream.yml":               filepath.Join(dir, "ls.yml"),
+		"relative":                          "relative",
+	} {
+		if got, _ := l.LocalPath(in); got != want {
+			t.Errorf("%s -> %s, want %s", in, got, want)
+		}
+	}
+	out, err := l.Accessory(context.Background(), "litestream", []string{"litestream", "-config=/etc/litestream.yml", "/rails/storage/a.db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "-config=" + filepath.Join(dir, "ls.yml") + " " + filepath.Join(dir, "a.db"); strings.TrimSpace(out) != want {
+		t.Fatalf("%q want %q", out, want)
+	}
+}
+
+func TestFramedAndQuote(t *testing.T) {
+	l := &transport.Local{}
+	out, err := l.Server(context.Background(), transport.Framed("echo inner; echo \"it's\""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, ok := transport.Unframe("noise\n" + out + "more noise")
+	if !ok || body != "inner\nit's\n" {
+		t.Fatalf("%q", body)
+	}
+	for in, want := range map[string]string{"plain": "plain", "a b": "'a b'", "it's": `'it'"'"'s'`, "": "''"} {
+		if got := transport.Quote(in); got != want {
+			t.Errorf("Quote(%q)=%s want %s", in, got, want)
+		}
+	}
+}
