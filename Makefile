@@ -4,7 +4,7 @@ GO    ?= go
 
 TRAEFIK = $$(bash $(CURDIR)/e2e/scripts/build-traefik.sh)
 
-.PHONY: setup traefik test unit yaegi e2e bench demo hooks fuzz fmt
+.PHONY: setup traefik test unit yaegi e2e bench demo walkthrough hooks fuzz fmt
 
 setup:
 	bash scripts/setup.sh
@@ -37,8 +37,14 @@ fuzz:
 	  $(GO) test ./plugin -run '^$$' -fuzz "^$$f$$" -fuzztime 30s || exit 1; \
 	done
 
+## demo: the deploy rehearsal (real Traefik + docker provider on a stand-in Docker API, stand-in Rails apps,
+## Litestream, the berth hooks, load with and without berth); prints its report. Needs root (127.0.0.x:80).
 demo:
-	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/demo $(ARGS)
+	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/rehearsal $(ARGS)
+
+## walkthrough: berth's modes by hand in front of a stand-in app (ARGS=-serve keeps it running).
+walkthrough:
+	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/walkthrough $(ARGS)
 
 ## hooks: build berth for this machine and install it with the hook stubs into APP/.kamal/hooks (FORCE=1 replaces foreign hooks).
 hooks:

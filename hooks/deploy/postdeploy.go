@@ -48,6 +48,25 @@ func PostDeploy(ctx context.Context, d Deps) error {
 	d.defaults()
 	m, env, pr := d.Manifest, d.Env, d.Printer
 	pr.Infof("post-deploy %s version %s", m.App, env.Version)
+	store, paths := d.store()
+	// The smoke checks must see the new version, not the maintenance page
+	// this deploy put up for its migrations.
+	if err := pr.Step("maintenance -> deploying", func() (string, error) {
+		c, cancel := d.step(ctx, d.Timeouts.State)
+		defer cancel()
+		changed, err := maintenance.EndMigrationMaintenance(c, store, paths, time.Now())
+		if err != nil {
+			return "", &Failure{Step: "end the migration's maintenance", Err: err,
+				Unchanged: []string{"Kamal already switched to " + env.Version + "; the maintenance page is still up"},
+				Todo:      []string{"run `berth maintenance off` once the app looks right; the state also ends by itself at its expiry"}}
+		}
+		if !changed {
+			return "nothing to change", nil
+		}
+		return "the migrations are done and " + env.Version + " serves", nil
+	}); err != nil {
+		return err
+	}
 	var rs []smoke.Result
 	_ = pr.Step("smoke checks", func() (string, error) {
 		rs = RunSmoke(ctx, d)
@@ -79,7 +98,6 @@ func PostDeploy(ctx context.Context, d Deps) error {
 			Unchanged: []string{"Kamal already switched to " + env.Version + " (post-deploy runs after the deploy)", "the database and its replica"},
 			Todo:      todo}
 	}
-	store, paths := d.store()
 	return pr.Step("back to live", func() (string, error) {
 		c, cancel := d.step(ctx, d.Timeouts.State)
 		defer cancel()

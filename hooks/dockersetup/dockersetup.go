@@ -6,7 +6,6 @@
 // a second app's `kamal setup` adds its own dynamic file and reuses the rest.
 package dockersetup
 
-
 import (
 	"bytes"
 	"context"
@@ -24,7 +23,6 @@ import (
 	"github.com/wombatworkouts/berth/config/traefik"
 	"github.com/wombatworkouts/berth/hooks/transport"
 )
-
 
 // Places on the server (config/README.md, "First server setup").
 const (

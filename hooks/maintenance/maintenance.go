@@ -181,6 +181,23 @@ func Restore(ctx context.Context, s Store, saved Saved) error {
 	return s.Write(ctx, saved.File, saved.State)
 }
 
+// EndMigrationMaintenance turns the maintenance a deploy set for its
+// migrations into deploying: post-deploy runs once Kamal switched to the new
+// version, so code and schema agree again and visitors can be served (with
+// drained containers still kept from them) while the smoke checks run. An
+// operator's state, or none, is left alone; it reports whether it changed.
+func EndMigrationMaintenance(ctx context.Context, s Store, p Paths, now time.Time) (bool, error) {
+	f := p.AppFile()
+	st, ok, err := s.Read(ctx, f)
+	if err != nil || !ok || st.Mode != plugin.ModeMaintenance || !strings.HasPrefix(st.By, DeployBy) || !Active(st, now) {
+		return false, err
+	}
+	st.Mode = plugin.ModeDeploying
+	st.Message = ""
+	st.At = now.UTC()
+	return true, s.Write(ctx, f, st)
+}
+
 // EndDeploy takes the app back to live if the deploy hooks set its state;
 // an operator's state is left alone and reported.
 func EndDeploy(ctx context.Context, s Store, p Paths) (plugin.State, bool, error) {

@@ -176,6 +176,48 @@ func TestDeployStates(t *testing.T) {
 	}
 }
 
+// Post-deploy turns the maintenance a deploy set for its migrations into
+// deploying, and leaves an operator's maintenance, a deploying state and an
+// expired one as they are.
+func TestEndMigrationMaintenance(t *testing.T) {
+	tests := []struct {
+		name        string
+		before      *plugin.State
+		wantChanged bool
+		wantMode    plugin.Mode
+	}{
+		{"no state", nil, false, ""},
+		{"the deploy's maintenance", &plugin.State{Mode: plugin.ModeMaintenance, Message: "migrating", By: maintenance.DeployBy + " v2", Until: now.Add(time.Hour)}, true, plugin.ModeDeploying},
+		{"an operator's maintenance", &plugin.State{Mode: plugin.ModeMaintenance, By: "alice@laptop", Until: now.Add(time.Hour)}, false, plugin.ModeMaintenance},
+		{"the deploy's deploying", &plugin.State{Mode: plugin.ModeDeploying, By: maintenance.DeployBy + " v2", Until: now.Add(time.Hour)}, false, plugin.ModeDeploying},
+		{"an expired maintenance", &plugin.State{Mode: plugin.ModeMaintenance, By: maintenance.DeployBy + " v1", Until: now.Add(-time.Minute)}, false, plugin.ModeMaintenance},
+	}
+	for _, sc := range stores() {
+		for _, tc := range tests {
+			t.Run(sc.name+"/"+tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				s, p := sc.store(t)
+				if tc.before != nil {
+					if err := s.Write(ctx, p.AppFile(), *tc.before); err != nil {
+						t.Fatal(err)
+					}
+				}
+				changed, err := maintenance.EndMigrationMaintenance(ctx, s, p, now)
+				if err != nil || changed != tc.wantChanged {
+					t.Fatalf("changed %v, err %v; want %v", changed, err, tc.wantChanged)
+				}
+				st, ok, err := s.Read(ctx, p.AppFile())
+				if err != nil || ok != (tc.before != nil) {
+					t.Fatalf("read: %v %v", ok, err)
+				}
+				if ok && (st.Mode != tc.wantMode || !st.Until.Equal(tc.before.Until) || st.By != tc.before.By) {
+					t.Errorf("state %+v, want mode %s with the same until and author", st, tc.wantMode)
+				}
+			})
+		}
+	}
+}
+
 func TestRemoteReadsMalformedFileAsError(t *testing.T) {
 	f := fakekamal.Setup(t, fakekamal.Rule{Match: "server exec", Exec: true})
 	dir := t.TempDir()

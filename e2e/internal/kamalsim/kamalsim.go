@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +37,7 @@ type Host struct {
 	Logf func(format string, args ...any)
 
 	mu     sync.Mutex
+	subnet string // 127.A.B., random per host so that hosts in parallel tests never share an address
 	nextIP int
 	procs  map[string]*process // by container ID
 }
@@ -80,7 +82,8 @@ func (t *Timeline) add(what string) { t.Events = append(t.Events, Event{At: time
 
 // NewHost prepares a host around an engine.
 func NewHost(engine *dockerapi.Engine, appBinary, dir string) *Host {
-	return &Host{Engine: engine, AppBinary: appBinary, Dir: dir, nextIP: 20, procs: map[string]*process{}}
+	subnet := fmt.Sprintf("127.%d.%d.", 1+rand.Intn(250), 1+rand.Intn(250))
+	return &Host{Engine: engine, AppBinary: appBinary, Dir: dir, subnet: subnet, nextIP: 10, procs: map[string]*process{}}
 }
 
 func (h *Host) logf(format string, args ...any) {
@@ -120,9 +123,20 @@ func (h *Host) Running(app *App) []dockerapi.Container {
 // one, post-deploy. A failing pre-deploy hook stops it before anything
 // changes on the host.
 func (h *Host) Deploy(ctx context.Context, app *App, version string) *Timeline {
-	t := &Timeline{Command: "deploy " + version}
+	return h.deploy(ctx, app, version, "deploy")
+}
+
+// Setup is the deploy part of `kamal setup` (KAMAL_COMMAND=setup): the
+// first deploy, before the accessories exist. Its docker-setup hook is not
+// run: the caller provides the server's Traefik itself.
+func (h *Host) Setup(ctx context.Context, app *App, version string) *Timeline {
+	return h.deploy(ctx, app, version, "setup")
+}
+
+func (h *Host) deploy(ctx context.Context, app *App, version, command string) *Timeline {
+	t := &Timeline{Command: command + " " + version}
 	start := time.Now()
-	env := h.hookEnv(app, "deploy", version)
+	env := h.hookEnv(app, command, version)
 	t.add("pre-deploy hook")
 	if err := h.runHook(ctx, app, "pre-deploy", env); err != nil {
 		t.Err = fmt.Errorf("pre-deploy hook failed, nothing was booted: %w", err)
@@ -194,7 +208,7 @@ func (h *Host) runContainer(app *App, version, reuseID string) (string, string, 
 		return "", "", err
 	}
 	h.mu.Lock()
-	ip := fmt.Sprintf("127.0.0.%d", h.nextIP)
+	ip := fmt.Sprintf("%s%d", h.subnet, h.nextIP)
 	h.nextIP++
 	h.mu.Unlock()
 

@@ -268,6 +268,10 @@ func get(c *http.Client, url string) reply { return do(c, http.MethodGet, url, "
 
 func refused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
+func closedWhileStopping(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
 // waitUp polls /up until 200.
 func waitUp(t *testing.T, p *proc) time.Time {
 	t.Helper()

@@ -225,7 +225,10 @@ func probe(t *testing.T, p *proc, keep *httpClients) (statuses map[int]int, keep
 		switch {
 		case r.err == nil:
 			statuses[r.status]++
-		case c == keep.fresh && refused(r.err):
+		case c == keep.fresh && (refused(r.err) || closedWhileStopping(r.err)):
+			// Refused, or accepted in the instant the listener closed
+			// and then cut: either way the server has stopped taking
+			// requests.
 			return statuses, keepErrs, time.Now()
 		case c == keep.keep:
 			keepErrs++ // the kept connection closed under it

@@ -1,4 +1,4 @@
-// Command demo starts the real Traefik with berth in front of a stand-in
+// Command walkthrough starts the real Traefik with berth in front of a stand-in
 // app on loopback and walks through what berth does, printing each step:
 // live, maintenance from a state file, an operator's bypass token, a restart
 // held by berth, and back to live. With -serve it keeps running so you can
@@ -112,7 +112,7 @@ func run(serve bool) error {
 	show("visitor during the restart", url, nil)
 
 	if !serve {
-		fmt.Println("\ndemo done. `make demo ARGS=-serve` keeps it running to try by hand.")
+		fmt.Println("\nwalkthrough done. `make walkthrough ARGS=-serve` keeps it running to try by hand.")
 		return nil
 	}
 	fmt.Printf("\nserving on %s (Ctrl-C stops)\n  maintenance on:  write %s\n  bypass header:   X-Berth-Bypass: %s\n",
