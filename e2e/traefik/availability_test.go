@@ -111,6 +111,25 @@ func TestBackendRestartUnderLoad(t *testing.T) {
 // to it, answers 502 for 3 s (Thruster while Puma drains), exits (refused),
 // and only then leaves the configuration. berth is in deploying mode for the
 // length of the rollout, as the pre-deploy hook puts it.
+// waitServers waits until Traefik's API shows n servers in the service, so
+// a scenario's steps happen in the order it means even on a busy machine.
+func waitServers(t *testing.T, service string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var svc struct {
+			LoadBalancer struct {
+				Servers []struct{ URL string } `json:"servers"`
+			} `json:"loadBalancer"`
+		}
+		if err := shared.API("/api/http/services/"+service+"@file", &svc); err == nil && len(svc.LoadBalancer.Servers) == n {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("service %s never had %d servers", service, n)
+}
+
 func TestDeploySwapUnderLoad(t *testing.T) {
 	state := t.TempDir()
 	variants := []struct {
@@ -155,7 +174,8 @@ func TestDeploySwapUnderLoad(t *testing.T) {
 			if err := shared.WriteDynamic("swap.yml", config(a.URL(), b.URL())); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(time.Second)
+			waitServers(t, v.name, 2)
+			time.Sleep(500 * time.Millisecond)
 			// docker stop A: 502 while draining, then the process exits.
 			a.Drain(3 * time.Second)
 			// Only the container's exit (a die event) removes it.
