@@ -18,10 +18,14 @@ import (
 // Berth is one middleware instance. Traefik builds one per router on every
 // configuration apply; the long-lived parts live in the shared controller.
 type Berth struct {
-	next http.Handler
-	name string
-	s    *settings
-	c    *controller
+	// live and statusPath are copies of what ServeHTTP reads on every
+	// request, one field access away (each step costs under Yaegi).
+	live       *atomic.Bool
+	statusPath string
+	next       http.Handler
+	name       string
+	s          *settings
+	c          *controller
 	// The newest prepared page, one for HTML and one for JSON clients.
 	htmlPage atomic.Value // *preparedPage
 	jsonPage atomic.Value // *preparedPage
@@ -48,7 +52,7 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (h ht
 		ctx = context.Background()
 	}
 	c := acquire(ctx, configKey(cfg), s, next)
-	return &Berth{next: next, name: name, s: s, c: c}, nil
+	return &Berth{live: &c.live, statusPath: s.statusPath, next: next, name: name, s: s, c: c}, nil
 }
 
 // ServeHTTP keeps the live path to one atomic load, a path comparison and
@@ -60,7 +64,7 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (h ht
 // the paths taken on every request are plain functions reading a few
 // atomics; methods are kept for the rarer paths where clarity wins.
 func (b *Berth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if b.c.live.Load() && r.URL.Path != b.s.statusPath {
+	if b.live.Load() && r.URL.Path != b.statusPath {
 		b.next.ServeHTTP(w, r)
 		return
 	}

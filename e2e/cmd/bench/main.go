@@ -13,7 +13,9 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,6 +102,8 @@ func run(duration time.Duration, conns, rounds int) error {
       plugin:
         berth:
           app: bench-live
+          statusPath: /live/_berth/status
+          allowCIDRs: ["127.0.0.1"]
     berth-maint:
       plugin:
         berth:
@@ -116,6 +120,12 @@ func run(duration time.Duration, conns, rounds int) error {
 		if err := tr.WaitRouter(r+"@file", 20*time.Second); err != nil {
 			return err
 		}
+	}
+
+	// berth must really be live (its probe passing), or (b) would measure
+	// the hold path.
+	if status, err := httpGet(tr.WebURL + "/live/_berth/status"); err != nil || !strings.Contains(status, `"mode": "live"`) {
+		return fmt.Errorf("berth is not live before the benchmark: %v %s", err, status)
 	}
 
 	targets := []*target{
@@ -183,6 +193,16 @@ func wrk(url string, d time.Duration, conns int) (float64, float64, error) {
 		p99 *= 1000
 	}
 	return rps, p99, nil
+}
+
+func httpGet(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 func median(xs []float64) float64 {
