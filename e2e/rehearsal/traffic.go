@@ -151,8 +151,17 @@ func (t *traffic) close() {
 func (t *traffic) stats(phase string) Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if s, ok := t.byPhase[phase]; ok {
-		return *s
+	s, ok := t.byPhase[phase]
+	if !ok {
+		return Stats{}
 	}
-	return Stats{}
+	// A copy: requests still in flight when the phase ended keep counting
+	// into the live one.
+	c := *s
+	c.ByStatus = map[int]int{}
+	for k, v := range s.ByStatus {
+		c.ByStatus[k] = v
+	}
+	c.lat = append([]time.Duration(nil), s.lat...)
+	return c
 }

@@ -20,7 +20,7 @@ import (
 )
 
 // Hooks are the hook names berth answers to as .kamal/hooks/<name>.
-var Hooks = []string{kamalenv.PreDeploy, kamalenv.PostDeploy, kamalenv.DockerSetup}
+var Hooks = []string{kamalenv.PreDeploy, kamalenv.PostDeploy, kamalenv.DockerSetup, kamalenv.PreAppBoot, kamalenv.PostAppBoot}
 
 // IsHook reports whether name is a hook berth implements.
 func IsHook(name string) bool {
@@ -44,7 +44,7 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// Hook is `berth hook pre-deploy|post-deploy|docker-setup`.
+// Hook is `berth hook pre-deploy|post-deploy|docker-setup|pre-app-boot|post-app-boot`.
 func Hook(args []string, dir string, stdout, stderr io.Writer) int {
 	if len(args) != 1 || !IsHook(args[0]) {
 		fmt.Fprintf(stderr, "usage: berth hook %s\n", strings.Join(Hooks, "|"))
@@ -84,6 +84,10 @@ func RunHook(name, dir string, stdout, stderr io.Writer) int {
 		err = deploy.PostDeploy(ctx, d)
 	case kamalenv.DockerSetup:
 		err = dockerSetup(ctx, s)
+	case kamalenv.PreAppBoot:
+		err = deploy.PreAppBoot(ctx, d)
+	case kamalenv.PostAppBoot:
+		err = deploy.PostAppBoot(ctx, d)
 	}
 	if err != nil {
 		return s.fail(err)

@@ -34,6 +34,8 @@ const (
 	PreDeploy   = "pre-deploy"
 	PostDeploy  = "post-deploy"
 	DockerSetup = "docker-setup"
+	PreAppBoot  = "pre-app-boot"
+	PostAppBoot = "post-app-boot"
 )
 
 // Kamal's top-level commands that matter to the hooks.
@@ -47,6 +49,16 @@ const (
 // IsRollback reports whether this is `kamal rollback VERSION`: the restore
 // point is taken, forward migrations are not run.
 func (e *Env) IsRollback() bool { return e.Command == CommandRollback }
+
+// CoveredByPreDeploy reports whether the command ran berth's pre-deploy
+// hook, whose deploying or maintenance state already covers the boot.
+func (e *Env) CoveredByPreDeploy() bool {
+	switch e.Command {
+	case CommandDeploy, CommandRedeploy, CommandRollback, CommandSetup:
+		return true
+	}
+	return false
+}
 
 // IsSetup reports whether this is `kamal setup`, where the Litestream
 // accessory and the database may not exist yet during pre-deploy.
@@ -77,6 +89,8 @@ var required = map[string][]string{
 	PreDeploy:   {"KAMAL_SERVICE", "KAMAL_VERSION", "KAMAL_HOSTS", "KAMAL_COMMAND"},
 	PostDeploy:  {"KAMAL_SERVICE", "KAMAL_VERSION", "KAMAL_HOSTS", "KAMAL_COMMAND"},
 	DockerSetup: {"KAMAL_SERVICE", "KAMAL_HOSTS"},
+	PreAppBoot:  {"KAMAL_SERVICE", "KAMAL_VERSION", "KAMAL_HOSTS", "KAMAL_COMMAND"},
+	PostAppBoot: {"KAMAL_SERVICE", "KAMAL_VERSION", "KAMAL_HOSTS", "KAMAL_COMMAND"},
 }
 
 // Parse reads the variables for hook from lookup (os.LookupEnv) and checks

@@ -568,6 +568,32 @@ func (e *Engine) Exited(ref string, code int) error {
 	return nil
 }
 
+// Rename gives a container a new name (`docker rename`), emitting "rename"
+// with the old name, as Kamal does to the running container of a version it
+// boots again (<name>_replaced_<hex>).
+func (e *Engine) Rename(ref, newName string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.resolveLocked(ref)
+	if err != nil {
+		return fmt.Errorf("dockerapi: rename: %w", err)
+	}
+	newName = strings.TrimPrefix(newName, "/")
+	if !validName.MatchString(newName) {
+		return fmt.Errorf("dockerapi: rename %s: invalid container name %q", c.name, newName)
+	}
+	for _, o := range e.containers {
+		if o.name == newName {
+			return fmt.Errorf("dockerapi: rename %s: %w: the name %q is already in use by container %s", c.name, errConflict, newName, o.id)
+		}
+	}
+	old := c.name
+	c.name = newName
+	c.spec.Name = newName
+	e.emitContainerLocked(c, "rename", map[string]string{"oldName": "/" + old})
+	return nil
+}
+
 // Remove deletes a container that is not running (`docker rm`): "destroy".
 func (e *Engine) Remove(ref string) error {
 	e.mu.Lock()

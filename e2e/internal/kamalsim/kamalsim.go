@@ -143,7 +143,7 @@ func (h *Host) deploy(ctx context.Context, app *App, version, command string) *T
 		t.add("aborted")
 		return t
 	}
-	if err := h.bootGroup(ctx, app, version, t); err != nil {
+	if err := h.bootGroup(ctx, app, version, env, t); err != nil {
 		t.Err = err
 		return t
 	}
@@ -166,7 +166,8 @@ func (h *Host) Boot(ctx context.Context, app *App) *Timeline {
 		return t
 	}
 	version := running[len(running)-1].Labels["berth.test/version"]
-	if err := h.bootGroup(ctx, app, version, t); err != nil {
+	env := append(h.hookEnv(app, "app", version), "KAMAL_SUBCOMMAND=boot")
+	if err := h.bootGroup(ctx, app, version, env, t); err != nil {
 		t.Err = err
 	}
 	t.add("done")
@@ -175,8 +176,23 @@ func (h *Host) Boot(ctx context.Context, app *App) *Timeline {
 
 // bootGroup boots one new container of version and, once it is healthy,
 // stops the containers it replaces (FACTS.md §1: wait for healthy within
-// deploy_timeout, then `docker stop -t drain_timeout`).
-func (h *Host) bootGroup(ctx context.Context, app *App, version string, t *Timeline) error {
+// deploy_timeout, then `docker stop -t drain_timeout`), between the
+// pre-app-boot and post-app-boot hooks.
+func (h *Host) bootGroup(ctx context.Context, app *App, version string, env []string, t *Timeline) error {
+	if err := h.runHook(ctx, app, "pre-app-boot", env); err != nil {
+		t.add("pre-app-boot hook failed")
+		return fmt.Errorf("pre-app-boot hook failed, nothing was booted: %w", err)
+	}
+	if err := h.bootContainers(ctx, app, version, t); err != nil {
+		return err
+	}
+	if err := h.runHook(ctx, app, "post-app-boot", env); err != nil {
+		return fmt.Errorf("post-app-boot hook failed (the boot happened): %w", err)
+	}
+	return nil
+}
+
+func (h *Host) bootContainers(ctx context.Context, app *App, version string, t *Timeline) error {
 	old := h.Running(app)
 	id, name, err := h.runContainer(app, version, "")
 	if err != nil {
@@ -215,11 +231,15 @@ func (h *Host) runContainer(app *App, version, reuseID string) (string, string, 
 	name := fmt.Sprintf("%s-web-%s", cfg.Service, version)
 	if existing, err := h.Engine.Inspect(name); err == nil {
 		if existing.Running {
-			return "", "", fmt.Errorf("container %s is already running", name)
+			// `kamal app boot` of the running version: Kamal renames the
+			// running container out of the way, boots the new one under
+			// the version's name, then stops the renamed one.
+			if err := h.Engine.Rename(existing.ID, fmt.Sprintf("%s_replaced_%08x", name, rand.Uint32())); err != nil {
+				return "", "", err
+			}
+		} else {
+			_ = h.Engine.Remove(existing.ID)
 		}
-		// Kamal renames a stale container of the same version before it
-		// boots a new one.
-		_ = h.Engine.Remove(existing.ID)
 	}
 	labels := map[string]string{"service": cfg.Service, "role": "web", "destination": "", "berth.test/version": version}
 	for k, v := range cfg.Labels {
