@@ -28,7 +28,7 @@ var commands = map[string]command{
 	"maintenance":   {"maintenance on|off|status [--message M] [--until T | --for D] [--all] [-d DEST]", hookcli.Maintenance},
 	"restore-point": {"take a verified Litestream restore point now [--check]; `restore-point list` shows them", hookcli.RestorePoint},
 	"smoke":         {"run the post-deploy smoke checks [-d DEST]", hookcli.Smoke},
-	"hook":          {"run a Kamal hook: hook pre-deploy|post-deploy|docker-setup", hookcli.Hook},
+	"hook":          {"run a Kamal hook: hook pre-deploy|post-deploy|docker-setup|pre-app-boot|post-app-boot", hookcli.Hook},
 	"install-hooks": {"install this binary and the hook stubs into APP/.kamal/hooks (make hooks APP=path)", installHooks},
 }
 
