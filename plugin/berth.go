@@ -68,11 +68,32 @@ func (b *Berth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b.next.ServeHTTP(w, r)
 		return
 	}
-	// The live path above cannot panic; everything else is guarded so no
-	// panic of berth's reaches Traefik (a deferred call costs a few µs under
-	// Yaegi, so it is only paid off the live path).
-	defer recoverRequest(b, w, r)
 	serveNotLive(b, w, r)
+}
+
+// serveNotLive guards everything off the live path so that no panic of
+// berth's reaches Traefik (a deferred call costs a few µs under Yaegi, so it
+// is only paid here). Yaegi allocates every local of a function when it is
+// called, so ServeHTTP stays tiny for the live path, and the maintenance
+// page, served to every visitor, goes through small functions; everything
+// rarer goes through serveRest.
+func serveNotLive(b *Berth, w http.ResponseWriter, r *http.Request) {
+	defer recoverRequest(b, w, r)
+	if b.c.eff.Load() == effMaintenance && plainVisitor(b, r) {
+		serveCurrentPage(b, w, r)
+		return
+	}
+	serveRest(b, w, r)
+}
+
+// plainVisitor reports whether r is neither for the status endpoint, nor
+// carries a bypass token in its query, nor may pass: it gets the page.
+func plainVisitor(b *Berth, r *http.Request) bool {
+	path := r.URL.Path
+	if path == b.statusPath || (b.s.bypassSecret != nil && r.URL.RawQuery != "") {
+		return false
+	}
+	return !passes(b.s, r, path)
 }
 
 // recoverRequest turns a panic while serving r into a logged 500, except
@@ -91,7 +112,7 @@ func recoverRequest(b *Berth, w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 }
 
-func serveNotLive(b *Berth, w http.ResponseWriter, r *http.Request) {
+func serveRest(b *Berth, w http.ResponseWriter, r *http.Request) {
 	s := b.s
 	path := r.URL.Path
 	if path == s.statusPath && s.statusPath != "" && s.operator(r, time.Now()) {
