@@ -89,11 +89,12 @@ func serveNotLive(b *Berth, w http.ResponseWriter, r *http.Request) {
 // plainVisitor reports whether r is neither for the status endpoint, nor
 // carries a bypass token in its query, nor may pass: it gets the page.
 func plainVisitor(b *Berth, r *http.Request) bool {
-	path := r.URL.Path
-	if path == b.statusPath || (b.s.bypassSecret != nil && r.URL.RawQuery != "") {
-		return false
+	s := b.s
+	if s.bypassSecret != nil || len(s.allow) > 0 {
+		return false // operators may pass: the full path decides
 	}
-	return !passes(b.s, r, path)
+	path := r.URL.Path
+	return path != b.statusPath && !pathAlwaysPasses(s.alwaysPass, path)
 }
 
 // recoverRequest turns a panic while serving r into a logged 500, except
@@ -179,7 +180,17 @@ func serveCurrentPage(b *Berth, w http.ResponseWriter, r *http.Request) {
 		p.version = version
 		slot.Store(p)
 	}
-	writePage(w, r, p)
+	// writePage, inlined: one call less on the path every visitor takes.
+	h := w.Header()
+	h["Retry-After"] = p.retryAfter
+	h["Cache-Control"] = cacheNoStore
+	h["Content-Type"] = p.contentType
+	h["Content-Length"] = p.contentLength
+	h["X-Berth-Mode"] = p.mode
+	w.WriteHeader(p.status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(p.body)
+	}
 }
 
 // servePage serves the page that fits snap when a request cannot be
