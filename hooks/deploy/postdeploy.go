@@ -54,7 +54,7 @@ func PostDeploy(ctx context.Context, d Deps) error {
 	if err := pr.Step("maintenance -> deploying", func() (string, error) {
 		c, cancel := d.step(ctx, d.Timeouts.State)
 		defer cancel()
-		changed, err := maintenance.EndMigrationMaintenance(c, store, paths, time.Now())
+		changed, err := maintenance.EndMigrationMaintenance(c, store, paths, d.Now())
 		if err != nil {
 			return "", &Failure{Step: "end the migration's maintenance", Err: err,
 				Unchanged: []string{"Kamal already switched to " + env.Version + "; the maintenance page is still up"},
