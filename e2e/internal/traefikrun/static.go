@@ -2,13 +2,8 @@ package traefikrun
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"time"
-
-	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
 )
 
 // StaticOptions start Traefik from a static configuration file the caller
@@ -44,13 +39,6 @@ func StartStatic(dir string, opt StaticOptions) (*Traefik, error) {
 	if opt.ConfigFile == "" || opt.PingURL == "" {
 		return nil, fmt.Errorf("traefikrun: StartStatic needs ConfigFile and PingURL")
 	}
-	bin, err := Binary()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := pluginsrc.Stage(filepath.Join(dir, "plugins-local")); err != nil {
-		return nil, fmt.Errorf("stage plugin: %w", err)
-	}
 	logPath := opt.LogFile
 	if logPath == "" {
 		logPath = filepath.Join(dir, "traefik.log") // never written: Log reads stdout too
@@ -64,27 +52,12 @@ func StartStatic(dir string, opt StaticOptions) (*Traefik, error) {
 		logPath:    logPath,
 		done:       make(chan struct{}),
 	}
-	t.cmd = exec.Command(bin, "--configFile="+opt.ConfigFile)
-	t.cmd.Dir = dir
-	t.cmd.Env = append(os.Environ(), opt.Env...)
-	stdio, err := os.Create(filepath.Join(dir, "traefik.stdout"))
-	if err != nil {
-		return nil, err
-	}
-	t.cmd.Stdout, t.cmd.Stderr = stdio, stdio
-	t.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := t.cmd.Start(); err != nil {
-		stdio.Close()
-		return nil, fmt.Errorf("start traefik: %w", err)
-	}
-	go func() { _ = t.cmd.Wait(); stdio.Close(); close(t.done) }()
 	limit := opt.StartTimeout
 	if limit == 0 {
 		limit = 30 * time.Second
 	}
-	if err := t.waitPing(limit); err != nil {
-		t.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, t.LogTail(40))
+	if err := t.launch(opt.ConfigFile, opt.Env, limit); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

@@ -87,13 +87,11 @@ type Traefik struct {
 
 // Start launches Traefik in dir with the given options.
 func Start(dir string, opt Options) (*Traefik, error) {
-	bin, err := Binary()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := pluginsrc.Stage(filepath.Join(dir, "plugins-local")); err != nil {
-		return nil, fmt.Errorf("stage plugin: %w", err)
-	}
+	return start(dir, opt, nil)
+}
+
+// start is Start, with the docker provider when docker is set.
+func start(dir string, opt Options, docker *DockerProvider) (*Traefik, error) {
 	web, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -114,69 +112,90 @@ func Start(dir string, opt Options) (*Traefik, error) {
 	if err := os.MkdirAll(t.DynamicDir, 0o755); err != nil {
 		return nil, err
 	}
+	static, err := staticConfig(t, api, opt, docker)
+	if err != nil {
+		return nil, err
+	}
+	configFile := filepath.Join(dir, "traefik.yml")
+	if err := os.WriteFile(configFile, []byte(static), 0o644); err != nil {
+		return nil, err
+	}
+	env := opt.Env
+	if docker != nil {
+		// The Docker client Traefik uses lets these override the
+		// configured endpoint.
+		env = append([]string{"DOCKER_HOST=", "DOCKER_API_VERSION=", "DOCKER_CERT_PATH=", "DOCKER_TLS_VERIFY="}, env...)
+	}
+	if err := t.launch(configFile, env, 30*time.Second); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// staticConfig is the test harness's static configuration: the web
+// entrypoint, the API, ping and pprof on their own port, the file provider
+// (and the docker provider when asked), berth and any extra local plugins.
+func staticConfig(t *Traefik, api int, opt Options, docker *DockerProvider) (string, error) {
 	level := opt.LogLevel
 	if level == "" {
 		level = "DEBUG"
-	}
-	extra := ""
-	for alias, p := range opt.ExtraPlugins {
-		if err := copyDir(p.Dir, filepath.Join(dir, "plugins-local", "src", filepath.FromSlash(p.ModuleName))); err != nil {
-			return nil, fmt.Errorf("stage plugin %s: %w", alias, err)
-		}
-		extra += fmt.Sprintf("    %s:\n      moduleName: %s\n", alias, p.ModuleName)
 	}
 	throttle := opt.ThrottleDuration
 	if throttle == 0 {
 		throttle = 2 * time.Second
 	}
-	forwarded := ""
+	var b strings.Builder
+	fmt.Fprintf(&b, "entryPoints:\n  web:\n    address: %q\n", t.WebAddr)
 	if opt.InsecureForwardedHeaders {
-		forwarded = "\n    forwardedHeaders:\n      insecure: true"
+		b.WriteString("    forwardedHeaders:\n      insecure: true\n")
 	}
-	static := fmt.Sprintf(`entryPoints:
-  web:
-    address: "127.0.0.1:%d"%s
-  traefik:
-    address: "127.0.0.1:%d"
-api:
-  insecure: true
-  debug: true
-ping: {}
-log:
-  level: %s
-  filePath: %q
-  noColor: true
-providers:
-  providersThrottleDuration: %s
-  file:
-    directory: %q
-    watch: true
-experimental:
-  localPlugins:
-    berth:
-      moduleName: %s
-%s`, web, forwarded, api, level, t.logPath, throttle, t.DynamicDir, pluginsrc.ModuleName, extra)
-	if err := os.WriteFile(filepath.Join(dir, "traefik.yml"), []byte(static), 0o644); err != nil {
-		return nil, err
+	fmt.Fprintf(&b, "  traefik:\n    address: \"127.0.0.1:%d\"\n", api)
+	b.WriteString("api:\n  insecure: true\n  debug: true\nping: {}\n")
+	fmt.Fprintf(&b, "log:\n  level: %s\n  filePath: %q\n  noColor: true\n", level, t.logPath)
+	fmt.Fprintf(&b, "providers:\n  providersThrottleDuration: %s\n", throttle)
+	fmt.Fprintf(&b, "  file:\n    directory: %q\n    watch: true\n", t.DynamicDir)
+	if docker != nil {
+		b.WriteString(docker.yaml())
 	}
-	t.cmd = exec.Command(bin, "--configFile="+filepath.Join(dir, "traefik.yml"))
-	t.cmd.Dir = dir
-	t.cmd.Env = append(os.Environ(), opt.Env...)
-	stdio, err := os.Create(filepath.Join(dir, "traefik.stdout"))
+	fmt.Fprintf(&b, "experimental:\n  localPlugins:\n    berth:\n      moduleName: %s\n", pluginsrc.ModuleName)
+	for alias, p := range opt.ExtraPlugins {
+		if err := copyDir(p.Dir, filepath.Join(t.Dir, "plugins-local", "src", filepath.FromSlash(p.ModuleName))); err != nil {
+			return "", fmt.Errorf("stage plugin %s: %w", alias, err)
+		}
+		fmt.Fprintf(&b, "    %s:\n      moduleName: %s\n", alias, p.ModuleName)
+	}
+	return b.String(), nil
+}
+
+// launch stages berth under dir/plugins-local (Traefik's working directory),
+// starts Traefik with configFile and waits for its ping.
+func (t *Traefik) launch(configFile string, env []string, limit time.Duration) error {
+	bin, err := Binary()
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if _, err := pluginsrc.Stage(filepath.Join(t.Dir, "plugins-local")); err != nil {
+		return fmt.Errorf("stage plugin: %w", err)
+	}
+	t.cmd = exec.Command(bin, "--configFile="+configFile)
+	t.cmd.Dir = t.Dir
+	t.cmd.Env = append(os.Environ(), env...)
+	stdio, err := os.Create(filepath.Join(t.Dir, "traefik.stdout"))
+	if err != nil {
+		return err
 	}
 	t.cmd.Stdout, t.cmd.Stderr = stdio, stdio
 	t.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := t.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start traefik: %w", err)
+		stdio.Close()
+		return fmt.Errorf("start traefik: %w", err)
 	}
 	go func() { _ = t.cmd.Wait(); stdio.Close(); close(t.done) }()
-	if err := t.waitPing(30 * time.Second); err != nil {
+	if err := t.waitPing(limit); err != nil {
 		t.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, t.LogTail(40))
+		return fmt.Errorf("%w\n%s", err, t.LogTail(40))
 	}
-	return t, nil
+	return nil
 }
 
 func (t *Traefik) waitPing(limit time.Duration) error {
