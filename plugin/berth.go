@@ -120,6 +120,11 @@ func serveRest(b *Berth, w http.ResponseWriter, r *http.Request) {
 		b.serveStatus(w, r, time.Now())
 		return
 	}
+	if s.fallback {
+		// No container runs: there is nothing to hold for or to pass to.
+		b.servePage(w, r, b.c.current(), time.Now())
+		return
+	}
 	if s.bypassSecret != nil && s.tokenFromQuery(w, r, time.Now()) {
 		return
 	}

@@ -57,6 +57,13 @@ type Config struct {
 	// requests may wait at once.
 	HoldTimeout string
 	MaxHeld     int
+
+	// Fallback marks an instance on a router that only gets requests while
+	// no container of the app runs (a file-provider router at the lowest
+	// priority, whose service goes nowhere): every visitor gets the
+	// unavailable page, or the maintenance page when one applies, and
+	// nothing is forwarded or probed.
+	Fallback bool
 }
 
 // Window is a scheduled maintenance window; Start and End are RFC 3339.
@@ -128,6 +135,7 @@ type settings struct {
 	health             healthSettings
 	holdTimeout        time.Duration
 	maxHeld            int
+	fallback           bool
 
 	accept atomic.Value // *acceptMemo
 }
@@ -171,6 +179,7 @@ func compile(cfg *Config) (*settings, error) {
 		bypassHeader:       cfg.BypassHeader,
 		statusPath:         cfg.StatusPath,
 		maxHeld:            cfg.MaxHeld,
+		fallback:           cfg.Fallback,
 	}
 	var err error
 
@@ -227,6 +236,10 @@ func compile(cfg *Config) (*settings, error) {
 	}
 	if s.health, err = compileHealth(cfg.Health); err != nil {
 		return nil, err
+	}
+	if s.fallback {
+		// Nothing to probe: the router's service is not the app.
+		s.health.enabled = false
 	}
 	if s.holdTimeout, err = parseDuration("holdTimeout", cfg.HoldTimeout, 0, 10*time.Minute); err != nil {
 		return nil, err

@@ -262,7 +262,7 @@ func (c *controller) pollStateFiles() {
 // if anything a request could notice changed. Sources rank by mode: the
 // highest-precedence mode wins (maintenance > paused > deploying > live).
 func (c *controller) publishLocked(now time.Time) {
-	next := &snapshot{mode: ModeLive, healthy: c.healthy, lastProbe: c.lastProbe, probeError: c.probeError}
+	next := &snapshot{mode: ModeLive, healthy: c.healthy && !c.s.fallback, lastProbe: c.lastProbe, probeError: c.probeError}
 	consider := func(m Mode, source, message string, until time.Time) {
 		if m.rank() > next.mode.rank() {
 			next.mode, next.source, next.message, next.until = m, source, message, until

@@ -24,14 +24,23 @@ const (
 	minTLSVersion  = "VersionTLS12"
 )
 
-// Dynamic is one app's dynamic configuration: its middlewares. Routers and
-// the service come from the container labels (Labels), so they follow the
-// containers Kamal starts and stops.
+// Dynamic is one app's dynamic configuration: its middlewares, and a
+// fallback router. The app's routers and service come from the container
+// labels (Labels), so they follow the containers Kamal starts and stops;
+// while no container runs there are none, and the fallback router (lowest
+// priority, every domain, a service that goes nowhere) gives visitors
+// berth's unavailable page with Retry-After instead of Traefik's 404.
 func Dynamic(m *config.Manifest) *dynamic.Configuration {
 	app := m.App
+	fallback := PluginOptions(m)
+	fallback["fallback"] = true
+	fallback["retryAfter"] = fallbackRetryAfter
 	mws := map[string]*dynamic.Middleware{
 		MiddlewareName(app, KindBerth): {
 			Plugin: map[string]dynamic.PluginConf{PluginAlias: dynamic.PluginConf(PluginOptions(m))},
+		},
+		MiddlewareName(app, KindFallback): {
+			Plugin: map[string]dynamic.PluginConf{PluginAlias: dynamic.PluginConf(fallback)},
 		},
 		MiddlewareName(app, KindHeaders): {
 			Headers: &dynamic.Headers{
@@ -52,8 +61,27 @@ func Dynamic(m *config.Manifest) *dynamic.Configuration {
 	if rr := wwwRedirect(m); rr != nil {
 		mws[MiddlewareName(app, KindWWWRedirect)] = &dynamic.Middleware{RedirectRegex: rr}
 	}
-	return &dynamic.Configuration{HTTP: &dynamic.HTTPConfiguration{Middlewares: mws}}
+	var hosts []string
+	for _, d := range m.Domains {
+		hosts = append(hosts, "Host(`"+d+"`)")
+	}
+	routers := map[string]*dynamic.Router{
+		MiddlewareName(app, KindFallback): {
+			EntryPoints: []string{EntryPointSecure},
+			Rule:        strings.Join(hosts, " || "),
+			// Any label-defined router for these hosts outranks it.
+			Priority:    1,
+			Middlewares: []string{MiddlewareName(app, KindHeaders), MiddlewareName(app, KindFallback)},
+			Service:     "noop@internal",
+			TLS:         &dynamic.RouterTLSConfig{CertResolver: CertResolver},
+		},
+	}
+	return &dynamic.Configuration{HTTP: &dynamic.HTTPConfiguration{Routers: routers, Middlewares: mws}}
 }
+
+// fallbackRetryAfter is short: Docker's restart policy brings a crashed
+// container back within seconds.
+const fallbackRetryAfter = "10s"
 
 // ServerDynamic is the dynamic configuration shared by all apps: the default
 // TLS options, which every router uses unless it names others.
@@ -204,8 +232,9 @@ func verifyAsTraefik(out []byte, want any) error {
 // Header comments for the rendered files.
 func appHeader(app string) string {
 	return fmt.Sprintf(`# Traefik dynamic configuration for %s, written by berth (berth config render).
-# Do not edit: change config/berth.yml and render again. Routers and the
-# service come from the app containers' labels (config/deploy.yml).
+# Do not edit: change config/berth.yml and render again. The app's routers and
+# service come from its containers' labels (config/deploy.yml); the fallback
+# router here only answers while no container of the app runs.
 `, app)
 }
 

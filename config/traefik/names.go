@@ -9,6 +9,7 @@ const (
 	KindRetry       = "retry"
 	KindHeaders     = "headers"
 	KindWWWRedirect = "www-redirect"
+	KindFallback    = "fallback"
 )
 
 // ServerFile is the dynamic file for settings shared by all apps (the

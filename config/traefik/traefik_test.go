@@ -2,6 +2,7 @@ package traefik_test
 
 import (
 	"bytes"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -171,25 +172,35 @@ func TestDynamicContents(t *testing.T) {
 	tree := traefikReads(t, out)
 	mw := "http.middlewares.wombat_workouts-"
 	for path, want := range map[string]any{
-		mw + "headers.headers.stsSeconds":           float64(31536000),
-		mw + "headers.headers.stsIncludeSubdomains": true,
-		mw + "headers.headers.contentTypeNosniff":   true,
-		mw + "headers.headers.frameDeny":            true,
-		mw + "headers.headers.referrerPolicy":       "strict-origin-when-cross-origin",
-		mw + "retry.retry.attempts":                 float64(6),
-		mw + "retry.retry.initialInterval":          "500ms",
-		mw + "www-redirect.redirectRegex.permanent": true,
-		mw + "berth.plugin.berth.app":               "wombat_workouts",
-		mw + "berth.plugin.berth.stateDir":          "/var/lib/berth/state",
-		mw + "berth.plugin.berth.health.path":       "/up",
-		mw + "berth.plugin.berth.health.host":       "wombatworkouts.com",
+		mw + "headers.headers.stsSeconds":                        float64(31536000),
+		mw + "headers.headers.stsIncludeSubdomains":              true,
+		mw + "headers.headers.contentTypeNosniff":                true,
+		mw + "headers.headers.frameDeny":                         true,
+		mw + "headers.headers.referrerPolicy":                    "strict-origin-when-cross-origin",
+		mw + "retry.retry.attempts":                              float64(6),
+		mw + "retry.retry.initialInterval":                       "500ms",
+		mw + "www-redirect.redirectRegex.permanent":              true,
+		mw + "berth.plugin.berth.app":                            "wombat_workouts",
+		mw + "berth.plugin.berth.stateDir":                       "/var/lib/berth/state",
+		mw + "berth.plugin.berth.health.path":                    "/up",
+		mw + "berth.plugin.berth.health.host":                    "wombatworkouts.com",
+		mw + "fallback.plugin.berth.fallback":                    true,
+		mw + "fallback.plugin.berth.retryAfter":                  "10s",
+		mw + "fallback.plugin.berth.app":                         "wombat_workouts",
+		"http.routers.wombat_workouts-fallback.rule":             "Host(`wombatworkouts.com`) || Host(`www.wombatworkouts.com`)",
+		"http.routers.wombat_workouts-fallback.priority":         float64(1),
+		"http.routers.wombat_workouts-fallback.service":          "noop@internal",
+		"http.routers.wombat_workouts-fallback.tls.certResolver": "letsencrypt",
 	} {
 		if got := dig(t, tree, path); got != want {
 			t.Errorf("%s = %#v, want %#v", path, got, want)
 		}
 	}
-	if len(tree) != 1 || len(dig(t, tree, "http").(map[string]any)) != 1 {
-		t.Errorf("an app file holds only http.middlewares (routers come from labels; TLS options from %s):\n%s", traefik.ServerFile, out)
+	if len(tree) != 1 || len(dig(t, tree, "http").(map[string]any)) != 2 || len(dig(t, tree, "http.routers").(map[string]any)) != 1 {
+		t.Errorf("an app file holds http.middlewares and the fallback router only (the app's routers come from labels; TLS options from %s):\n%s", traefik.ServerFile, out)
+	}
+	if got := dig(t, tree, "http.routers.wombat_workouts-fallback.middlewares"); fmt.Sprint(got) != "[wombat_workouts-headers wombat_workouts-fallback]" {
+		t.Errorf("fallback router middlewares = %v", got)
 	}
 	// No redirect middleware without a pair.
 	single := manifest(t, "redirect: none\n")

@@ -122,8 +122,9 @@ func startServer(t *testing.T) *server {
 		app := ex.m.App
 		// The plugin's state directory is a server path (mounted into
 		// Traefik in production); here it is a temporary directory.
-		dyn := replaceOnce(t, render.DynamicPath(app), ex.file(t, render.DynamicPath(app)),
-			"stateDir: "+ex.m.Server.StateDir+"\n", "stateDir: "+strconv.Quote(s.stateDir)+"\n")
+		// Twice: the berth middleware and the fallback router's.
+		dyn := replaceAll(t, render.DynamicPath(app), ex.file(t, render.DynamicPath(app)),
+			"stateDir: "+ex.m.Server.StateDir+"\n", "stateDir: "+strconv.Quote(s.stateDir)+"\n", 2)
 		write(berthtraefik.DynamicFile(app), dyn)
 
 		// The app's routers and service come from the labels in the
@@ -323,6 +324,7 @@ var middlewareTypes = map[string]string{
 	berthtraefik.KindHeaders:     "headers",
 	berthtraefik.KindRetry:       "retry",
 	berthtraefik.KindWWWRedirect: "redirectregex",
+	berthtraefik.KindFallback:    berthtraefik.PluginAlias,
 }
 
 func (s *server) checkAPI(t *testing.T) {
@@ -339,7 +341,7 @@ func (s *server) checkAPI(t *testing.T) {
 		// Every middleware in the rendered dynamic file...
 		rendered := sortedKeys(berthtraefik.Dynamic(ex.m).HTTP.Middlewares)
 		// ...and the ones the design requires of this app.
-		required := []string{berthtraefik.KindBerth, berthtraefik.KindHeaders, berthtraefik.KindRetry}
+		required := []string{berthtraefik.KindBerth, berthtraefik.KindHeaders, berthtraefik.KindRetry, berthtraefik.KindFallback}
 		if len(ex.m.RedirectSources()) > 0 {
 			required = append(required, berthtraefik.KindWWWRedirect)
 		}
@@ -388,6 +390,18 @@ func (s *server) checkAPI(t *testing.T) {
 			if r.TLS == nil || r.TLS.CertResolver != berthtraefik.CertResolver {
 				t.Errorf("router %s@docker: tls %+v", rname, r.TLS)
 			}
+		}
+		// The fallback router: enabled, lowest priority, berth's fallback
+		// instance behind the security headers, a service that goes nowhere.
+		var fb struct {
+			apiElement
+			Priority int `json:"priority"`
+		}
+		if err := s.tr.API("/api/http/routers/"+app+"-fallback@file", &fb); err != nil {
+			t.Errorf("fallback router: %v", err)
+		} else if fb.Status != "enabled" || len(fb.Error) > 0 || fb.Priority != 1 || fb.Service != "noop@internal" ||
+			!equalLists(fb.Middlewares, []string{app + "-headers@file", app + "-fallback@file"}) {
+			t.Errorf("fallback router %s-fallback@file: %+v", app, fb)
 		}
 		var svc apiElement
 		if err := s.tr.API("/api/http/services/"+app+"@docker", &svc); err != nil {
@@ -628,13 +642,18 @@ func (s *server) checkMaintenance(t *testing.T) {
 		}
 
 		// Kamal stops the only container (say, `kamal app stop` for a
-		// restore): without allownonrunning (see config/traefik Labels)
-		// Traefik forgets the router, and answers 404 until a container
-		// runs again. This pins the documented price of that choice.
+		// restore): Traefik forgets the label routers (no
+		// allownonrunning, see config/traefik Labels) and the fallback
+		// router answers: berth's page, here the maintenance one, with
+		// the security headers, not Traefik's 404.
 		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex)})
-		if !eventually(10*time.Second, func() bool { r = fetch(t, https, url); return r.status == 404 }) {
-			t.Errorf("%s with no container running: %d, want Traefik's 404 (no router without allownonrunning)", url, r.status)
+		if !eventually(10*time.Second, func() bool {
+			r = fetch(t, https, url)
+			return r.status == 503 && r.header.Get("X-Berth-Mode") == "maintenance"
+		}) {
+			t.Errorf("%s with no container running: %d (mode %q), want berth's page from the fallback router", url, r.status, r.header.Get("X-Berth-Mode"))
 		}
+		checkSecurityHeaders(t, url+" (fallback router)", r.header)
 		b := s.backends[app]
 		host, port, _ := net.SplitHostPort(b.Addr)
 		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex), Running: true, IP: host, Port: port})

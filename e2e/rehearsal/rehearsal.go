@@ -215,7 +215,7 @@ func (r *run) scenario(ctx context.Context) (*Report, error) {
 		}
 		if err := phase("crash of the only container", false, func() (*kamalsim.Timeline, string, error) {
 			tl := r.host.Crash(ctx, a.kapp, time.Second)
-			return tl, "SIGKILL, Docker restarts it after 1 s; while no container runs Traefik has no router for the app and answers 404 before any middleware (no allownonrunning, see config/README.md)", tl.Err
+			return tl, "SIGKILL, Docker restarts it after 1 s; while no container runs, berth's fallback router answers the unavailable page (503, Retry-After) and plain Traefik 404", tl.Err
 		}); err != nil {
 			return rep, err
 		}
@@ -494,7 +494,7 @@ func (r *run) dynamicFor(a *appEnv, variant string) (map[string][]byte, error) {
 }
 
 // withoutBerth replaces the berth and retry middlewares of a rendered
-// dynamic file, keeping everything else.
+// dynamic file and drops berth's fallback router, keeping everything else.
 func withoutBerth(text, app string) string {
 	var out []string
 	skipDeeperThan := -1
@@ -507,6 +507,13 @@ func withoutBerth(text, app string) string {
 			skipDeeperThan = -1
 		}
 		trim := strings.TrimSpace(line)
+		if trim == app+"-fallback:" {
+			skipDeeperThan = depth
+			continue
+		}
+		if trim == "routers:" {
+			continue // the fallback router was the only one
+		}
 		if trim == app+"-berth:" || trim == app+"-retry:" {
 			skipDeeperThan = depth
 			pad := strings.Repeat(" ", depth)

@@ -33,8 +33,8 @@ func (rep *Report) Print(w io.Writer) {
 		if !p.Goal0 {
 			name += " (no goal)"
 		}
-		fmt.Fprintf(w, "| %s | %d | **%d** | %d | %s | %s | %d | %d%s | %s |\n", name,
-			p.Berth.Sent, p.Berth.Failed, p.Berth.Intended, ms(p.Berth.P99()), ms(p.Berth.Max()),
+		fmt.Fprintf(w, "| %s | %d | **%d**%s | %d | %s | %s | %d | %d%s | %s |\n", name,
+			p.Berth.Sent, p.Berth.Failed, statuses(p.Berth), p.Berth.Intended, ms(p.Berth.P99()), ms(p.Berth.Max()),
 			p.Plain.Sent, p.Plain.Failed, statuses(p.Plain), ms(p.Plain.P99()))
 	}
 	fmt.Fprintln(w)

@@ -26,14 +26,15 @@ import (
 func main() {
 	sizeMiB := flag.Int("size", 1024, "database size in MiB")
 	runs := flag.Int("runs", 5, "restore points to time")
+	keep := flag.Bool("keep", false, "keep the database and the replica (the directory is printed)")
 	flag.Parse()
-	if err := run(*sizeMiB, *runs); err != nil {
+	if err := run(*sizeMiB, *runs, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "restorepoint-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(sizeMiB, runs int) error {
+func run(sizeMiB, runs int, keep bool) error {
 	bin, err := lshelper.Binary()
 	if err != nil {
 		return err
@@ -42,7 +43,9 @@ func run(sizeMiB, runs int) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(root)
+	if !keep {
+		defer os.RemoveAll(root)
+	}
 	replica := filepath.Join(root, "backups")
 	site, err := lshelper.NewSite(root, bin, lshelper.Replica{Dir: replica}, true)
 	if err != nil {
@@ -125,9 +128,18 @@ func run(sizeMiB, runs int) error {
 	ratio := checkRate / cpRate
 	fmt.Printf("full restore check (restore TXID %s + PRAGMA integrity_check + schema_migrations): %.2f GiB in %s = %.0f MiB/s\n",
 		last.TXIDHex, float64(cr.Bytes)/(1<<30), ms(checkD), checkRate)
+	ph := cr.Phases
+	if ph != (restorepoint.CheckPhases{}) {
+		other := checkD - ph.Restore - ph.Integrity - ph.Schema
+		fmt.Printf("  phases: restore (read LTX files, write the file) %s = %.0f MiB/s, integrity check %s = %.0f MiB/s, schema_migrations %s, rest %s\n",
+			ms(ph.Restore), mibps(cr.Bytes, ph.Restore), ms(ph.Integrity), mibps(cr.Bytes, ph.Integrity), ms(ph.Schema), ms(other))
+	}
 	fmt.Printf("plain cp of the same database file:                                        %.2f GiB in %s = %.0f MiB/s\n",
 		float64(cst.Size())/(1<<30), ms(cpD), cpRate)
 	fmt.Printf("restore check / cp throughput: %.2fx   goal >= 0.5x: %s\n", ratio, verdict(ratio >= 0.5))
+	if keep {
+		fmt.Printf("kept %s (database %s, replica %s)\n", root, site.DB, replica)
+	}
 	return nil
 }
 
@@ -154,6 +166,13 @@ func manifest(root, replica string) (*config.Manifest, error) {
 	y := strings.Join([]string{"app: bench", "image: ghcr.io/example/bench", "hosts: [127.0.0.1]", "domains: [bench.example.org]",
 		"litestream:", "  replica: " + replica, "server:", "  acme:", "    email: ops@bench-example.net", "  state_dir: " + filepath.Join(root, "state"), ""}, "\n")
 	return config.Parse([]byte(y), filepath.Join(root, "berth.yml"))
+}
+
+func mibps(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / (1 << 20) / d.Seconds()
 }
 
 func ms(d time.Duration) string { return d.Round(time.Millisecond).String() }
