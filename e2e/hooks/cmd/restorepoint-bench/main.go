@@ -130,9 +130,10 @@ func run(sizeMiB, runs int, keep bool) error {
 		last.TXIDHex, float64(cr.Bytes)/(1<<30), ms(checkD), checkRate)
 	ph := cr.Phases
 	if ph != (restorepoint.CheckPhases{}) {
-		other := checkD - ph.Restore - ph.Integrity - ph.Schema
-		fmt.Printf("  phases: restore (read LTX files, write the file) %s = %.0f MiB/s, integrity check %s = %.0f MiB/s, schema_migrations %s, rest %s\n",
-			ms(ph.Restore), mibps(cr.Bytes, ph.Restore), ms(ph.Integrity), mibps(cr.Bytes, ph.Integrity), ms(ph.Schema), ms(other))
+		other := checkD - ph.Restore - ph.Integrity - ph.Schema - ph.Cleanup
+		fmt.Printf("  phases: restore (read the LTX files, verify their checksums, write the file) %s = %.0f MiB/s\n", ms(ph.Restore), mibps(cr.Bytes, ph.Restore))
+		fmt.Printf("          PRAGMA integrity_check %s = %.0f MiB/s, schema_migrations %s, remove the file %s, other %s\n",
+			ms(ph.Integrity), mibps(cr.Bytes, ph.Integrity), ms(ph.Schema), ms(ph.Cleanup), ms(other))
 	}
 	fmt.Printf("plain cp of the same database file:                                        %.2f GiB in %s = %.0f MiB/s\n",
 		float64(cst.Size())/(1<<30), ms(cpD), cpRate)
