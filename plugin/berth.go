@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -26,6 +27,11 @@ type Berth struct {
 	name       string
 	s          *settings
 	c          *controller
+	// pageAtOnce: no operator can pass (no allowlist, no bypass secret) and
+	// every always-pass path is exact (exactPass), so a maintenance
+	// request is decided by a path lookup alone.
+	pageAtOnce bool
+	exactPass  map[string]bool
 	// The newest prepared page, one for HTML and one for JSON clients.
 	htmlPage atomic.Value // *preparedPage
 	jsonPage atomic.Value // *preparedPage
@@ -52,7 +58,16 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (h ht
 		ctx = context.Background()
 	}
 	c := acquire(ctx, configKey(cfg), s, next)
-	return &Berth{live: &c.live, statusPath: s.statusPath, next: next, name: name, s: s, c: c}, nil
+	b := &Berth{live: &c.live, statusPath: s.statusPath, next: next, name: name, s: s, c: c}
+	b.pageAtOnce = s.bypassSecret == nil && len(s.allow) == 0
+	b.exactPass = map[string]bool{}
+	for _, p := range s.alwaysPass {
+		if strings.HasSuffix(p, "*") {
+			b.pageAtOnce = false
+		}
+		b.exactPass[p] = true
+	}
+	return b, nil
 }
 
 // ServeHTTP keeps the live path to one atomic load, a path comparison and
@@ -79,22 +94,14 @@ func (b *Berth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rarer goes through serveRest.
 func serveNotLive(b *Berth, w http.ResponseWriter, r *http.Request) {
 	defer recoverRequest(b, w, r)
-	if b.c.eff.Load() == effMaintenance && plainVisitor(b, r) {
-		serveCurrentPage(b, w, r)
-		return
+	if b.pageAtOnce && b.c.eff.Load() == effMaintenance {
+		path := r.URL.Path
+		if path != b.statusPath && !b.exactPass[path] {
+			serveCurrentPage(b, w, r)
+			return
+		}
 	}
 	serveRest(b, w, r)
-}
-
-// plainVisitor reports whether r is neither for the status endpoint, nor
-// carries a bypass token in its query, nor may pass: it gets the page.
-func plainVisitor(b *Berth, r *http.Request) bool {
-	s := b.s
-	if s.bypassSecret != nil || len(s.allow) > 0 {
-		return false // operators may pass: the full path decides
-	}
-	path := r.URL.Path
-	return path != b.statusPath && !pathAlwaysPasses(s.alwaysPass, path)
 }
 
 // recoverRequest turns a panic while serving r into a logged 500, except
