@@ -1,32 +1,21 @@
 package config_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strings"
-	"sync"
+	"strconv"
 	"testing"
-	"time"
+
+	"github.com/wombatworkouts/berth/e2e/internal/dockerapi"
 )
 
-// dockerEngine stands in for the Docker Engine API on a Unix socket, for
-// Traefik's docker provider: just the calls the provider makes (FACTS §6:
-// _ping, version, containers/json?all=1, containers/{id}/json, events).
-// The test says which containers exist; each change is announced with the
-// event the provider re-lists on (start for a running container, die for a
-// stopped one).
+// dockerEngine drives the stand-in Docker Engine API (internal/dockerapi)
+// for Traefik's docker provider: the test says which containers exist and
+// whether they run, as Kamal leaves them, and the engine announces each
+// change with the events dockerd would emit.
 type dockerEngine struct {
-	sock string
-
-	mu         sync.Mutex
-	containers map[string]engineContainer // by ID
-	listeners  map[chan engineEvent]bool
-	paths      map[string]int // requests seen, by path without version
+	*dockerapi.Engine
+	ids map[string]string // the test's container IDs -> the engine's
 }
 
 // engineContainer is a container as Kamal would run it.
@@ -34,167 +23,75 @@ type engineContainer struct {
 	ID, Name string
 	Labels   map[string]string
 	Running  bool
-	IP       string // on the kamal network; "" for a stopped container
-	Port     string // the port the image exposes (EXPOSE), shown while running
+	IP       string // its address on the kamal network (a loopback address here)
+	Port     string // the port the image exposes (EXPOSE)
 }
-
-type engineEvent struct {
-	id, action string
-}
-
-// engineAPIVersion is the API version the stand-in speaks (Docker 27's).
-const engineAPIVersion = "1.47"
 
 func startDockerEngine(t *testing.T) *dockerEngine {
 	t.Helper()
-	e := &dockerEngine{
-		sock:       filepath.Join(shortTempDir(t, "berth-docker-"), "docker.sock"),
-		containers: map[string]engineContainer{},
-		listeners:  map[chan engineEvent]bool{},
-		paths:      map[string]int{},
-	}
-	l, err := net.Listen("unix", e.sock)
+	e, err := dockerapi.New(filepath.Join(shortTempDir(t, "berth-docker-"), "docker.sock"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close() })
-	return e
+	t.Cleanup(func() { e.Close() })
+	return &dockerEngine{Engine: e, ids: map[string]string{}}
 }
 
-// Endpoint is the docker provider's endpoint for this engine.
-func (e *dockerEngine) Endpoint() string { return "unix://" + e.sock }
-
-// Seen reports how often the provider asked for a path (without /vX.Y).
-func (e *dockerEngine) Seen(path string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.paths[path]
-}
-
-// Put adds or replaces a container and announces it.
-func (e *dockerEngine) Put(c engineContainer) {
-	e.mu.Lock()
-	e.containers[c.ID] = c
-	action := "die"
-	if c.Running {
-		action = "start"
-	}
-	for ch := range e.listeners {
-		select {
-		case ch <- engineEvent{c.ID, action}:
-		default:
+// Put makes the container exist in the given state. A container first put
+// as not running is one that ran and was stopped (Kamal's previous release).
+func (d *dockerEngine) Put(c engineContainer) error {
+	id, known := d.ids[c.ID]
+	if !known {
+		port, _ := strconv.Atoi(c.Port)
+		ip := c.IP
+		if ip == "" {
+			ip = "127.0.3.250" // never listened on; shown only while running
 		}
+		var err error
+		id, err = d.Create(dockerapi.ContainerSpec{Name: c.Name, Image: "ghcr.io/example/" + c.Name, Labels: c.Labels, IPAddress: ip, ExposedPort: port})
+		if err != nil {
+			return err
+		}
+		d.ids[c.ID] = id
+		if err := d.Start(id); err != nil {
+			return err
+		}
+		if !c.Running {
+			return d.stop(id)
+		}
+		return nil
 	}
-	e.mu.Unlock()
-}
-
-var versionPrefix = regexp.MustCompile(`^/v[0-9]+\.[0-9]+`)
-
-func (e *dockerEngine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	path := versionPrefix.ReplaceAllString(r.URL.Path, "")
-	e.mu.Lock()
-	e.paths[path]++
-	e.mu.Unlock()
-	w.Header().Set("Api-Version", engineAPIVersion)
-	w.Header().Set("Ostype", "linux")
+	cur, err := d.Inspect(id)
+	if err != nil {
+		return err
+	}
 	switch {
-	case path == "/_ping":
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprint(w, "OK")
-	case path == "/version":
-		writeJSON(w, map[string]any{
-			"Version": "27.5.1", "ApiVersion": engineAPIVersion, "MinAPIVersion": "1.24",
-			"Os": "linux", "Arch": "amd64", "KernelVersion": "6.8.0",
-		})
-	case path == "/containers/json":
-		var list []map[string]any
-		for _, c := range e.sorted() {
-			list = append(list, map[string]any{
-				"Id": c.ID, "Names": []string{"/" + c.Name}, "Image": "wombatworkouts/app:" + c.ID,
-				"State": c.state(), "Labels": c.Labels,
-			})
-		}
-		if list == nil {
-			list = []map[string]any{}
-		}
-		writeJSON(w, list)
-	case strings.HasPrefix(path, "/containers/") && strings.HasSuffix(path, "/json"):
-		id := strings.TrimSuffix(strings.TrimPrefix(path, "/containers/"), "/json")
-		e.mu.Lock()
-		c, ok := e.containers[id]
-		e.mu.Unlock()
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			writeJSON(w, map[string]string{"message": "No such container: " + id})
-			return
-		}
-		networks := map[string]any{"kamal": map[string]any{"NetworkID": "kamal0", "IPAddress": c.IP}}
-		ports := map[string]any{}
-		if c.Running && c.Port != "" {
-			ports[c.Port+"/tcp"] = nil
-		}
-		writeJSON(w, map[string]any{
-			"Id": c.ID, "Name": "/" + c.Name,
-			"State":           map[string]any{"Status": c.state(), "Running": c.Running},
-			"HostConfig":      map[string]any{"NetworkMode": "kamal"},
-			"Config":          map[string]any{"Labels": c.Labels, "Image": "wombatworkouts/app:" + c.ID},
-			"NetworkSettings": map[string]any{"Networks": networks, "Ports": ports},
-		})
-	case path == "/events":
-		ch := make(chan engineEvent, 16)
-		e.mu.Lock()
-		e.listeners[ch] = true
-		e.mu.Unlock()
-		defer func() {
-			e.mu.Lock()
-			delete(e.listeners, ch)
-			e.mu.Unlock()
-		}()
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case ev := <-ch:
-				now := time.Now()
-				b, _ := json.Marshal(map[string]any{
-					"Type": "container", "Action": ev.action, "status": ev.action, "id": ev.id,
-					"Actor": map[string]any{"ID": ev.id, "Attributes": map[string]string{}},
-					"scope": "local", "time": now.Unix(), "timeNano": now.UnixNano(),
-				})
-				w.Write(append(b, '\n'))
-				w.(http.Flusher).Flush()
-			}
-		}
-	default:
-		w.WriteHeader(http.StatusNotFound)
-		writeJSON(w, map[string]string{"message": "not in this stand-in: " + r.URL.Path})
+	case c.Running && !cur.Running:
+		return d.Start(id)
+	case !c.Running && cur.Running:
+		return d.stop(id)
 	}
+	return nil
 }
 
-func (c engineContainer) state() string {
-	if c.Running {
-		return "running"
+// stop is `docker stop` whose process exits at once.
+func (d *dockerEngine) stop(id string) error {
+	if err := d.Stop(id); err != nil {
+		return err
 	}
-	return "exited"
+	if err := d.Exited(id, 0); err != nil {
+		return fmt.Errorf("exited: %w", err)
+	}
+	return nil
 }
 
-func (e *dockerEngine) sorted() []engineContainer {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []engineContainer
-	for _, c := range e.containers {
-		out = append(out, c)
+// Seen counts the requests Traefik made to a route (without the version).
+func (d *dockerEngine) Seen(route string) int {
+	n := 0
+	for _, r := range d.Requests() {
+		if r.Route == route {
+			n++
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
+	return n
 }

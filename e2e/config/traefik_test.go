@@ -133,7 +133,8 @@ func startServer(t *testing.T) *server {
 		// stopped. The running one is a stand-in app on a loopback port;
 		// its image "exposes" that port, as the Rails image exposes 80
 		// (Thruster), which a test cannot bind.
-		b, err := backend.Start(app, "")
+		// Each app's container has its own address on the kamal network.
+		b, err := backend.Start(app, fmt.Sprintf("127.0.3.%d:0", 1+len(s.backends)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -156,8 +157,12 @@ func startServer(t *testing.T) *server {
 				previous[k] = "17s"
 			}
 		}
-		s.engine.Put(engineContainer{ID: "e2e0001" + app, Name: previousContainer(app), Labels: previous})
-		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: labels, Running: true, IP: host, Port: port})
+		if err := s.engine.Put(engineContainer{ID: "e2e0001" + app, Name: previousContainer(app), Labels: previous}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: labels, Running: true, IP: host, Port: port}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// The rendered static config keeps the API off every entry point
 	// (api.insecure false). The test reaches it the way an operator
@@ -646,7 +651,9 @@ func (s *server) checkMaintenance(t *testing.T) {
 		// allownonrunning, see config/traefik Labels) and the fallback
 		// router answers: berth's page, here the maintenance one, with
 		// the security headers, not Traefik's 404.
-		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex)})
+		if err := s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex)}); err != nil {
+			t.Fatal(err)
+		}
 		if !eventually(10*time.Second, func() bool {
 			r = fetch(t, https, url)
 			return r.status == 503 && r.header.Get("X-Berth-Mode") == "maintenance"
@@ -656,7 +663,9 @@ func (s *server) checkMaintenance(t *testing.T) {
 		checkSecurityHeaders(t, url+" (fallback router)", r.header)
 		b := s.backends[app]
 		host, port, _ := net.SplitHostPort(b.Addr)
-		s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex), Running: true, IP: host, Port: port})
+		if err := s.engine.Put(engineContainer{ID: "e2e0002" + app, Name: currentContainer(app), Labels: containerLabels(t, ex), Running: true, IP: host, Port: port}); err != nil {
+			t.Fatal(err)
+		}
 		s.waitServers(t, app, b.URL())
 
 		if err := plugin.WriteStateFile(plugin.AppStatePath(s.stateDir, app), plugin.State{Mode: plugin.ModeLive}); err != nil {
