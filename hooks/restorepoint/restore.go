@@ -118,7 +118,7 @@ func applyPlan(ctx context.Context, client litestream.ReplicaClient, infos []*lt
 		}
 		if i == 0 {
 			pageSize, lockPgno = hdr.PageSize, hdr.LockPgno()
-			w.start(pageSize, hdr.Commit)
+			w.start(pageSize, hdr.Commit, !hdr.NoChecksum())
 		}
 		err = decodePages(dec, w, lockPgno)
 		if err == nil {
@@ -150,6 +150,13 @@ func applyPlan(ctx context.Context, client litestream.ReplicaClient, infos []*lt
 		sum ^= sums[pgno-1]
 	}
 	sum |= ltx.ChecksumFlag
+	if !prev.NoChecksum() && !w.sumPages {
+		// The last file records a checksum but the snapshot did not, so
+		// the writer kept none: read the restored pages back.
+		if sum, err = restoredChecksum(f, pageSize, commit, lockPgno); err != nil {
+			return err
+		}
+	}
 	if !prev.NoChecksum() && sum != trailer.PostApplyChecksum {
 		return fmt.Errorf("the restored pages' checksum %s differs from the post-apply checksum %s Litestream recorded for TXID %s",
 			sum, trailer.PostApplyChecksum, prev.MaxTXID)
@@ -159,6 +166,24 @@ func applyPlan(ctx context.Context, client litestream.ReplicaClient, infos []*lt
 
 func ltxName(info *ltx.FileInfo) string {
 	return fmt.Sprintf("ltx file L%d %s", info.Level, ltx.FormatFilename(info.MinTXID, info.MaxTXID))
+}
+
+// restoredChecksum is the rolling checksum of pages 1..commit of f, the
+// lock page excepted.
+func restoredChecksum(f *os.File, pageSize, commit, lockPgno uint32) (ltx.Checksum, error) {
+	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, int64(commit)*int64(pageSize)), batchBytes)
+	h := ltx.NewHasher()
+	data := make([]byte, pageSize)
+	var sum ltx.Checksum
+	for pgno := uint32(1); pgno <= commit; pgno++ {
+		if _, err := io.ReadFull(r, data); err != nil {
+			return 0, fmt.Errorf("read back page %d: %w", pgno, err)
+		}
+		if pgno != lockPgno {
+			sum ^= ltx.ChecksumPageWithHasher(h, pgno, data)
+		}
+	}
+	return sum | ltx.ChecksumFlag, nil
 }
 
 // decodePages hands every page of dec to w.
@@ -202,14 +227,21 @@ func (b *pageBatch) page(i int) []byte { return b.data[i*b.size : (i+1)*b.size] 
 
 // pageWriter checksums and writes pages on its own goroutine, so that
 // decoding (reading, LZ4, the file checksum) and writing use both cores.
+//
+// It checksums each page only when the snapshot tracks checksums
+// (sumPages). Litestream v0.5.x writes every LTX file with
+// HeaderFlagNoChecksum, so there is no post-apply checksum to compare with,
+// and a CRC64 pass over the whole database was the writer's main cost for
+// nothing; the writer then only records which pages it wrote (present).
 type pageWriter struct {
-	ctx  context.Context
-	f    *os.File
-	free chan *pageBatch
-	full chan *pageBatch
-	done chan struct{}
+	ctx      context.Context
+	f        *os.File
+	sumPages bool
+	free     chan *pageBatch
+	full     chan *pageBatch
+	done     chan struct{}
 	// Written by the goroutine, read after done.
-	sums []ltx.Checksum // per page (index pgno-1), 0 = not written
+	sums []ltx.Checksum // per page (index pgno-1), 0 = not written, else its checksum or present
 	err  error
 	once sync.Once
 }
@@ -221,8 +253,12 @@ func newPageWriter(ctx context.Context, f *os.File) *pageWriter {
 // batchBytes is how much one write covers.
 const batchBytes = 1 << 20
 
-func (w *pageWriter) start(pageSize, commit uint32) {
+// present marks a page written but not checksummed (sumPages false).
+const present ltx.Checksum = 1
+
+func (w *pageWriter) start(pageSize, commit uint32, sumPages bool) {
 	n := max(1, batchBytes/int(pageSize))
+	w.sumPages = sumPages
 	w.sums = make([]ltx.Checksum, commit)
 	w.free = make(chan *pageBatch, 4)
 	w.full = make(chan *pageBatch, 4)
@@ -250,6 +286,10 @@ func (w *pageWriter) write(h hash.Hash64, b *pageBatch) error {
 		pgno := b.pgnos[i]
 		if int(pgno) > len(w.sums) { // the database grew after the snapshot
 			w.sums = append(w.sums, make([]ltx.Checksum, int(pgno)-len(w.sums)+len(w.sums)/8)...)
+		}
+		if !w.sumPages {
+			w.sums[pgno-1] = present
+			continue
 		}
 		h.Reset()
 		pg[0], pg[1], pg[2], pg[3] = byte(pgno>>24), byte(pgno>>16), byte(pgno>>8), byte(pgno)
