@@ -37,15 +37,7 @@ var ServerDynamicPath = "traefik/dynamic/" + traefik.ServerFile
 
 // Files renders everything for one app, in a stable order.
 func Files(m *config.Manifest) ([]File, error) {
-	static, err := traefik.NewStatic(m.Server).Marshal()
-	if err != nil {
-		return nil, err
-	}
-	server, err := traefik.RenderServer()
-	if err != nil {
-		return nil, err
-	}
-	dyn, err := traefik.RenderApp(m)
+	tr, err := traefik.Render(m)
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +50,9 @@ func Files(m *config.Manifest) ([]File, error) {
 		return nil, err
 	}
 	return []File{
-		{StaticPath, static},
-		{ServerDynamicPath, server},
-		{DynamicPath(m.App), dyn},
+		{StaticPath, tr.Static},
+		{ServerDynamicPath, tr.Server},
+		{DynamicPath(m.App), tr.App},
 		{DeployPath, deploy},
 		{LitestreamPath, ls},
 	}, nil

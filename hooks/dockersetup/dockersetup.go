@@ -84,23 +84,15 @@ func PluginFiles() ([]File, error) {
 
 // NewPlan computes what the server needs for m.
 func NewPlan(m *config.Manifest) (*Plan, error) {
-	static, err := traefik.NewStatic(m.Server).Marshal()
-	if err != nil {
-		return nil, err
-	}
-	server, err := traefik.RenderServer()
-	if err != nil {
-		return nil, err
-	}
-	app, err := traefik.RenderApp(m)
+	tr, err := traefik.Render(m)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plan{StateDir: m.Server.StateDir, Image: "traefik:" + m.Server.TraefikVersion}
 	p.Files = []File{
-		{Path: StaticFile, Data: static, Restart: true},
-		{Path: path.Join(traefik.DynamicDir, traefik.ServerFile), Data: server},
-		{Path: path.Join(traefik.DynamicDir, traefik.DynamicFile(m.App)), Data: app},
+		{Path: StaticFile, Data: tr.Static, Restart: true},
+		{Path: path.Join(traefik.DynamicDir, traefik.ServerFile), Data: tr.Server},
+		{Path: path.Join(traefik.DynamicDir, traefik.DynamicFile(m.App)), Data: tr.App},
 	}
 	if m.Server.Plugin.Source != config.PluginCatalog {
 		pf, err := PluginFiles()
