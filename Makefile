@@ -33,7 +33,7 @@ bench:
 	cd e2e && $(GO) run ./hooks/cmd/restorepoint-bench
 
 fuzz:
-	for f in FuzzParseState FuzzClientIP FuzzCompileConfig; do \
+	for f in FuzzParseState FuzzClientIP FuzzCompileConfig FuzzPrefersJSON; do \
 	  $(GO) test ./plugin -run '^$$' -fuzz "^$$f$$" -fuzztime 30s || exit 1; \
 	done
 

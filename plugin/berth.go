@@ -19,9 +19,8 @@ import (
 // Berth is one middleware instance. Traefik builds one per router on every
 // configuration apply; the long-lived parts live in the shared controller.
 type Berth struct {
-	// live and statusPath are copies of what ServeHTTP reads on every
-	// request, one field access away (each step costs under Yaegi).
-	live       *atomic.Bool
+	// serve is the handler New gives Traefik (see fastPath).
+	serve      http.HandlerFunc
 	statusPath string
 	next       http.Handler
 	name       string
@@ -32,9 +31,9 @@ type Berth struct {
 	// request is decided by a path lookup alone.
 	pageAtOnce bool
 	exactPass  map[string]bool
-	// The newest prepared page, one for HTML and one for JSON clients.
-	htmlPage atomic.Value // *preparedPage
-	jsonPage atomic.Value // *preparedPage
+	// The controller's maintenance flag and pages, one selector closer.
+	inMaintenance      chan struct{}
+	htmlPage, jsonPage *atomic.Value
 }
 
 // New is called by Traefik for every router that uses the middleware. An
@@ -47,6 +46,14 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (h ht
 			err = fmt.Errorf("berth: %s: internal error while loading the configuration: %v", name, r)
 		}
 	}()
+	b, err := newInstance(ctx, next, cfg, name)
+	if err != nil {
+		return nil, err
+	}
+	return b.serve, nil
+}
+
+func newInstance(ctx context.Context, next http.Handler, cfg *Config, name string) (*Berth, error) {
 	if next == nil {
 		return nil, fmt.Errorf("berth: %s: no next handler", name)
 	}
@@ -58,7 +65,8 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (h ht
 		ctx = context.Background()
 	}
 	c := acquire(ctx, configKey(cfg), s, next)
-	b := &Berth{live: &c.live, statusPath: s.statusPath, next: next, name: name, s: s, c: c}
+	b := &Berth{statusPath: s.statusPath, next: next, name: name, s: s, c: c,
+		inMaintenance: c.inMaintenance, htmlPage: &c.htmlPage, jsonPage: &c.jsonPage}
 	b.pageAtOnce = s.bypassSecret == nil && len(s.allow) == 0
 	b.exactPass = map[string]bool{}
 	for _, p := range s.alwaysPass {
@@ -67,40 +75,60 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (h ht
 		}
 		b.exactPass[p] = true
 	}
+	b.serve = fastPath(b, next, c.notLive, s.statusPath)
 	return b, nil
 }
 
-// ServeHTTP keeps the live path to one atomic load, a path comparison and
-// next: no ResponseWriter wrapper, so streams, SSE and websockets pass
-// through untouched.
+// fastPath is what Traefik calls for every request. While the app is live
+// it is one channel length, one path comparison and next: no
+// ResponseWriter wrapper, so streams, SSE and websockets pass through
+// untouched.
 //
-// Under Yaegi every method call on an interpreted type costs about 4 µs and
-// a type assertion on a large struct about 5 µs (measured, see README), so
-// the paths taken on every request are plain functions reading a few
-// atomics; methods are kept for the rarer paths where clarity wins.
-func (b *Berth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if b.live.Load() && r.URL.Path != b.statusPath {
-		b.next.ServeHTTP(w, r)
-		return
+// It is a closure rather than a method because under Yaegi that is the
+// cheapest shape (measured in e2e/yaegi, see README): a closure reads what
+// it captured without copying a receiver or selecting fields, and Yaegi
+// allocates every local of a function on each call, so the body stays
+// this small and everything else is in serveNotLive.
+func fastPath(b *Berth, next http.Handler, notLive chan struct{}, statusPath string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if len(notLive) == 0 && r.URL.Path != statusPath {
+			next.ServeHTTP(w, r)
+			return
+		}
+		serveNotLive(b, w, r)
 	}
-	serveNotLive(b, w, r)
 }
 
-// serveNotLive guards everything off the live path so that no panic of
-// berth's reaches Traefik (a deferred call costs a few µs under Yaegi, so it
-// is only paid here). Yaegi allocates every local of a function when it is
-// called, so ServeHTTP stays tiny for the live path, and the maintenance
-// page, served to every visitor, goes through small functions; everything
-// rarer goes through serveRest.
+// ServeHTTP is the same handler for Go callers holding a *Berth.
+func (b *Berth) ServeHTTP(w http.ResponseWriter, r *http.Request) { b.serve(w, r) }
+
+// serveNotLive answers a maintenance request with the prepared page when
+// nothing about the request can change that (pageAtOnce: no operator can
+// pass; the path is not an always-pass one), and hands everything else to
+// serveGuarded.
+//
+// This path has no deferred recover, unlike every other one: a deferred
+// call costs about a quarter of a maintenance response under Yaegi, and
+// nothing here can panic on berth's account. It reads fields set once in
+// New, a read-only map, the request and an atomically published page, and
+// calls the ResponseWriter; prefersJSON, its only parsing, is fuzzed. The
+// live path is in the same position.
 func serveNotLive(b *Berth, w http.ResponseWriter, r *http.Request) {
-	defer recoverRequest(b, w, r)
-	if b.pageAtOnce && b.c.eff.Load() == effMaintenance {
+	if b.pageAtOnce && len(b.inMaintenance) != 0 {
 		path := r.URL.Path
-		if path != b.statusPath && !b.exactPass[path] {
-			serveCurrentPage(b, w, r)
+		if path != b.statusPath && !b.exactPass[path] && serveCurrentPage(b, w, r) {
 			return
 		}
 	}
+	serveGuarded(b, w, r)
+}
+
+// serveGuarded is everything off the two hot paths, under a recover so
+// that no panic of berth's reaches Traefik. Yaegi allocates every local of
+// a function when it is called, so the hot paths stay in small functions
+// and this one holds the rest.
+func serveGuarded(b *Berth, w http.ResponseWriter, r *http.Request) {
+	defer recoverRequest(b, w, r)
 	serveRest(b, w, r)
 }
 
@@ -141,7 +169,9 @@ func serveRest(b *Berth, w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if eff == effMaintenance {
-		serveCurrentPage(b, w, r)
+		if !serveCurrentPage(b, w, r) {
+			b.servePage(w, r, b.c.current(), time.Now())
+		}
 		return
 	}
 	now := time.Now()
@@ -174,23 +204,19 @@ func passes(s *settings, r *http.Request, path string) bool {
 	return s.operator(r, time.Now())
 }
 
-// serveCurrentPage serves the page for the published state, prepared once
-// per state change (and once a second while Retry-After counts down).
-func serveCurrentPage(b *Berth, w http.ResponseWriter, r *http.Request) {
-	version := b.c.version.Load()
-	asJSON := false
-	if accept := r.Header.Get("Accept"); accept != "" {
-		asJSON = wantsJSON(b.s, accept)
-	}
-	slot := &b.htmlPage
-	if asJSON {
-		slot = &b.jsonPage
+// serveCurrentPage serves the maintenance page the controller prepared
+// for the published state, and reports false, having written nothing, if
+// there is none yet.
+func serveCurrentPage(b *Berth, w http.ResponseWriter, r *http.Request) bool {
+	slot := b.htmlPage
+	// The server canonicalises header names, so an index is Get without
+	// the call.
+	if accept := r.Header["Accept"]; len(accept) != 0 && wantsJSON(b.s, accept[0]) {
+		slot = b.jsonPage
 	}
 	p, _ := slot.Load().(*preparedPage)
-	if p == nil || p.version != version || (p.countdown && p.second != time.Now().Unix()) {
-		p = b.s.preparePage(pageInfoFor(b.c.current()), time.Now(), asJSON)
-		p.version = version
-		slot.Store(p)
+	if p == nil {
+		return false
 	}
 	// writePage, inlined: one call less on the path every visitor takes.
 	h := w.Header()
@@ -203,6 +229,7 @@ func serveCurrentPage(b *Berth, w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(p.body)
 	}
+	return true
 }
 
 // servePage serves the page that fits snap when a request cannot be

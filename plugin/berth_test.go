@@ -76,15 +76,10 @@ func testConfig(app string) *Config {
 func newBerth(t *testing.T, cfg *Config, next http.Handler) *Berth {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h, err := New(ctx, next, cfg, "berth-test@file")
+	b, err := newInstance(ctx, next, cfg, "berth-test@file")
 	if err != nil {
 		cancel()
 		t.Fatalf("New: %v", err)
-	}
-	b, ok := h.(*Berth)
-	if !ok {
-		cancel()
-		t.Fatalf("New returned %T, want *Berth", h)
 	}
 	registry.mu.Lock()
 	first := b.c.refs == 1
@@ -242,14 +237,70 @@ func TestNewRejectsMissingInputs(t *testing.T) {
 	registry.mu.Unlock()
 }
 
-func TestNewWithNilContext(t *testing.T) {
-	// Traefik never passes nil, but New must not fall over if it did.
-	var ctx context.Context
-	h, err := New(ctx, http.NotFoundHandler(), testConfig("new-nil-ctx"), "mw")
+// New hands Traefik the instance's own handler: live requests reach next,
+// the status path and other modes do not.
+func TestNewReturnsTheFastPath(t *testing.T) {
+	var called atomic.Int64
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called.Add(1) })
+	cfg := testConfig("new-fast-path")
+	cfg.AllowCIDRs = []string{"192.0.2.1"}
+	b := newBerth(t, cfg, next) // the same config: New below shares its controller
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, err := New(ctx, next, cfg, "mw")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := h.(*Berth)
+	if _, ok := h.(http.HandlerFunc); !ok {
+		t.Fatalf("New returned %T, want the http.HandlerFunc Traefik calls without a wrapper", h)
+	}
+
+	serve := func(path string) int {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.RemoteAddr = "192.0.2.1:1234"
+		h.ServeHTTP(rec, r)
+		return rec.Code
+	}
+	if serve("/workouts"); called.Load() != 1 {
+		t.Fatalf("live request: next called %d times, want 1", called.Load())
+	}
+	if code := serve(b.statusPath); code != http.StatusOK || called.Load() != 1 {
+		t.Errorf("status path: code %d, next called %d times; want 200 from berth and next untouched", code, called.Load())
+	}
+	b.c.mu.Lock()
+	b.c.s.enabled = true // as a state file would
+	b.c.publishLocked(time.Now())
+	b.c.mu.Unlock()
+	if len(b.c.notLive) != 1 || len(b.c.inMaintenance) != 1 {
+		t.Fatalf("flags after maintenance began: notLive %d inMaintenance %d, want 1 and 1", len(b.c.notLive), len(b.c.inMaintenance))
+	}
+	r := httptest.NewRequest(http.MethodGet, "/workouts", nil)
+	r.RemoteAddr = "198.51.100.9:1234" // a visitor, not the allowed operator
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusServiceUnavailable || called.Load() != 1 {
+		t.Errorf("maintenance: code %d, next called %d times; want 503 and next untouched", rec.Code, called.Load())
+	}
+	b.c.mu.Lock()
+	b.c.s.enabled = false
+	b.c.publishLocked(time.Now())
+	b.c.mu.Unlock()
+	if len(b.c.notLive) != 0 || len(b.c.inMaintenance) != 0 {
+		t.Fatalf("flags after maintenance ended: notLive %d inMaintenance %d, want 0 and 0", len(b.c.notLive), len(b.c.inMaintenance))
+	}
+	if serve("/workouts"); called.Load() != 2 {
+		t.Errorf("live again: next called %d times, want 2", called.Load())
+	}
+}
+
+func TestNewWithNilContext(t *testing.T) {
+	// Traefik never passes nil, but New must not fall over if it did.
+	var ctx context.Context
+	b, err := newInstance(ctx, http.NotFoundHandler(), testConfig("new-nil-ctx"), "mw")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A background context never releases the controller; do it by hand.
 	b.c.release()
 	stopNow(t, b.c)

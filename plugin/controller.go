@@ -67,12 +67,27 @@ type controller struct {
 	key string
 	s   *settings
 
-	snap    atomic.Value // *snapshot
-	live    atomic.Bool  // snapshot says live and healthy: the fast path
-	eff     atomic.Int32 // the snapshot's effective mode, as an eff* code
-	version atomic.Int64 // bumped on every published change
-	next    atomic.Value // *nextHolder, the newest instance's next handler
-	held    atomic.Int64
+	snap atomic.Value // *snapshot
+	live atomic.Bool  // snapshot says live and healthy
+	eff  atomic.Int32 // the snapshot's effective mode, as an eff* code
+	next atomic.Value // *nextHolder, the newest instance's next handler
+	held atomic.Int64
+
+	// notLive and inMaintenance mirror live and eff for the request path:
+	// each holds one token while its condition is true, so a request asks
+	// with len(), which Yaegi answers without calling into native code
+	// (an atomic's Load costs a reflected method call per request).
+	notLive       chan struct{}
+	inMaintenance chan struct{}
+	// The maintenance page for HTML and JSON clients (*preparedPage),
+	// prepared when maintenance begins or changes and refreshed by the
+	// state loop while its Retry-After counts down, so that a request
+	// only loads it.
+	htmlPage atomic.Value
+	jsonPage atomic.Value
+	// pages renders them: the newest instance's settings, so a reload
+	// with a changed templateFile shows the new page.
+	pages *settings
 
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced on every new snapshot
@@ -145,6 +160,12 @@ func acquire(ctx context.Context, key string, s *settings, next http.Handler) *c
 	registry.mu.Unlock()
 
 	c.next.Store(&nextHolder{h: next})
+	c.mu.Lock()
+	if c.pages != s {
+		c.pages = s
+		c.preparePagesLocked(time.Now(), true)
+	}
+	c.mu.Unlock()
 	if done := ctx.Done(); done != nil {
 		go func() {
 			defer recoverGoroutine(s.app, "release")
@@ -186,12 +207,16 @@ func (c *controller) release() {
 
 func newController(key string, s *settings, healthy bool) *controller {
 	c := &controller{
-		key:     key,
-		s:       s,
-		changed: make(chan struct{}),
-		healthy: healthy,
-		stop:    make(chan struct{}),
+		key:           key,
+		s:             s,
+		pages:         s,
+		changed:       make(chan struct{}),
+		healthy:       healthy,
+		stop:          make(chan struct{}),
+		notLive:       make(chan struct{}, 1),
+		inMaintenance: make(chan struct{}, 1),
 	}
+	c.notLive <- struct{}{} // until the first publish says otherwise
 	if s.stateDir != "" {
 		c.serverFile = &stateFile{path: ServerStatePath(s.stateDir)}
 		c.appFile = &stateFile{path: AppStatePath(s.stateDir, s.app)}
@@ -239,8 +264,10 @@ func (c *controller) stateLoop() {
 			safely(c.s.app, "state poller", func() {
 				c.mu.Lock()
 				defer c.mu.Unlock()
+				now := time.Now()
 				c.pollStateFiles()
-				c.publishLocked(time.Now())
+				c.publishLocked(now)
+				c.preparePagesLocked(now, false)
 			})
 		}
 	}
@@ -301,11 +328,53 @@ func (c *controller) publishLocked(now time.Time) {
 		log.Printf("berth[%s]: mode %s -> %s (source %q)", c.s.app, prev.effective(), next.effective(), next.source)
 	}
 	c.snap.Store(next)
-	c.eff.Store(effCode(next.effective()))
-	c.version.Add(1)
-	c.live.Store(next.mode == ModeLive && next.healthy)
+	eff := effCode(next.effective())
+	if eff == effMaintenance {
+		c.preparePagesLocked(now, true) // before the flags, so a request finds them
+	}
+	c.eff.Store(eff)
+	setFlag(c.inMaintenance, eff == effMaintenance)
+	live := next.mode == ModeLive && next.healthy
+	c.live.Store(live)
+	setFlag(c.notLive, !live)
 	close(c.changed)
 	c.changed = make(chan struct{})
+}
+
+// setFlag puts the token into a one-slot channel flag, or takes it out.
+// Only publishLocked calls it, under c.mu, so it never blocks.
+func setFlag(flag chan struct{}, on bool) {
+	if on {
+		select {
+		case flag <- struct{}{}:
+		default:
+		}
+		return
+	}
+	select {
+	case <-flag:
+	default:
+	}
+}
+
+// preparePagesLocked renders the maintenance pages when the app is in
+// maintenance: always when force is set (a new state or template), and
+// otherwise only when a counting-down Retry-After has moved on a second
+// (so it is at most one poll interval behind).
+func (c *controller) preparePagesLocked(now time.Time, force bool) {
+	snap, _ := c.snap.Load().(*snapshot)
+	if snap == nil || snap.effective() != ModeMaintenance {
+		return
+	}
+	if !force {
+		p, _ := c.htmlPage.Load().(*preparedPage)
+		if p != nil && (!p.countdown || p.second == now.Unix()) {
+			return
+		}
+	}
+	info := pageInfoFor(snap)
+	c.htmlPage.Store(c.pages.preparePage(info, now, false))
+	c.jsonPage.Store(c.pages.preparePage(info, now, true))
 }
 
 // safely runs one step of a loop so that a panic in it is logged and the

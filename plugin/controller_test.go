@@ -244,16 +244,16 @@ func TestReleaseStopsAfterGrace(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel1()
 	defer cancel2()
-	h1, err := New(ctx1, next, cfg, "r1")
+	h1, err := newInstance(ctx1, next, cfg, "r1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, err := New(ctx2, next, cfg, "r2")
+	h2, err := newInstance(ctx2, next, cfg, "r2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := h1.(*Berth).c
-	if h2.(*Berth).c != c {
+	c := h1.c
+	if h2.c != c {
 		t.Fatal("not shared")
 	}
 	refs := func() (int, bool) {
@@ -285,11 +285,11 @@ func TestReleaseStopsAfterGrace(t *testing.T) {
 	// and cancels the stop.
 	ctx3, cancel3 := context.WithCancel(context.Background())
 	defer cancel3()
-	h3, err := New(ctx3, next, cfg, "r3")
+	h3, err := newInstance(ctx3, next, cfg, "r3")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h3.(*Berth).c != c {
+	if h3.c != c {
 		t.Fatal("a reload within the grace period started a new controller")
 	}
 	if n, timer := refs(); n != 1 || timer {

@@ -114,7 +114,6 @@ type pageInfo struct {
 // interpreted steps, so the middleware keeps the newest one and writes it
 // while the published state is unchanged.
 type preparedPage struct {
-	version       int64 // the controller's state version it was made for
 	countdown     bool  // Retry-After counts down to an end time...
 	second        int64 // ...and was computed in this Unix second
 	status        int

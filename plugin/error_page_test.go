@@ -200,6 +200,20 @@ func TestPrefersJSON(t *testing.T) {
 	}
 }
 
+// FuzzPrefersJSON: the one parser on the maintenance page's path, which
+// runs without a recover (see serveNotLive), never panics, and never picks
+// JSON for a client that did not name it.
+func FuzzPrefersJSON(f *testing.F) {
+	for _, s := range []string{"", "*/*", "application/json", "text/html;q=0.5, application/json", ";;,,q=", "application/json;q=abc", "APPLICATION/JSON;q=1e309"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, accept string) {
+		if prefersJSON(accept) && !strings.Contains(strings.ToLower(accept), "json") {
+			t.Errorf("prefersJSON(%q) = true without json in it", accept)
+		}
+	})
+}
+
 func TestServePageJSONAndHEAD(t *testing.T) {
 	s := pageSettings(t, nil)
 	url := pageServer(t, s, pageInfo{mode: ModeMaintenance, message: "<b>db</b>"}, time.Now())
@@ -286,5 +300,37 @@ func TestCustomTemplateFallsBack(t *testing.T) {
 	}
 	if len(testLog.lines("page template failed")) == logged {
 		t.Errorf("the template failure was not logged")
+	}
+}
+
+// A reload re-reads templateFile, so the page an operator edited shows up
+// although the configuration (and so the shared controller) is the same.
+func TestReloadShowsTheEditedTemplate(t *testing.T) {
+	tmpl := filepath.Join(t.TempDir(), "page.html")
+	if err := os.WriteFile(tmpl, []byte("<p>first {{.Message}}</p>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig("template-reload")
+	cfg.Enabled = true
+	cfg.TemplateFile = tmpl
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { t.Error("next called in maintenance") })
+	body := func(b *Berth) string {
+		rec := httptest.NewRecorder()
+		b.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		return rec.Body.String()
+	}
+	first := newBerth(t, cfg, next)
+	if got := body(first); !strings.Contains(got, "first") {
+		t.Fatalf("page = %q, want the first template", got)
+	}
+	if err := os.WriteFile(tmpl, []byte("<p>second {{.Message}}</p>"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := newBerth(t, cfg, next)
+	if second.c != first.c {
+		t.Fatal("the reload did not share the controller")
+	}
+	if got := body(second); !strings.Contains(got, "second") {
+		t.Errorf("page after the reload = %q, want the edited template", got)
 	}
 }
