@@ -1,13 +1,26 @@
 // Command bench measures what berth costs inside the real Traefik: wrk on
-// loopback against four routers of one Traefik process in the same run,
-// interleaved so that machine noise hits them alike:
+// loopback against five routers of one Traefik process:
 //
 //	(a) no middleware, (b) berth in live mode, (c) berth serving the
 //	maintenance page, (d) the smallest possible Yaegi plugin (the floor for
-//	any interpreted middleware).
+//	any interpreted middleware), and (a') a second router with no
+//	middleware: an A/A pair whose ratio shows the noise of the run.
 //
-// It prints req/s and p99 latency (median of the rounds) and the ratios
-// against (a).
+// Each round runs every router once, in an order rotated from round to
+// round, and a router's ratio is taken against (a) in the same round, so
+// that drift in the machine's speed hits both sides of a ratio alike. The
+// median ratio over the rounds is the result; its range is printed too.
+//
+// Every router has an entry point of its own, so none is matched against
+// another's rule first.
+//
+// -pin runs Traefik alone on the last CPU with GOMAXPROCS=1, and wrk and
+// the stand-in app on the others: Traefik's CPU then decides req/s, so
+// whatever a middleware adds to Traefik's own work shows in full instead
+// of being shared with wrk and the app. The maintenance page gains less
+// there (no app to skip). It is off by default: on a 2-CPU machine it did
+// not make the runs any steadier. The Traefik CPU column (from /proc)
+// shows how busy Traefik was either way.
 package main
 
 import (
@@ -20,6 +33,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,23 +45,39 @@ import (
 )
 
 func main() {
-	duration := flag.Duration("d", 8*time.Second, "wrk duration per run")
+	duration := flag.Duration("d", 3*time.Second, "wrk duration per run")
 	conns := flag.Int("c", 32, "wrk connections")
-	rounds := flag.Int("rounds", 3, "interleaved rounds; the median is reported")
+	rounds := flag.Int("rounds", 11, "interleaved rounds; the median ratio is reported")
+	pin := flag.Bool("pin", false, "run Traefik alone on the last CPU (GOMAXPROCS=1), wrk and the app on the others")
 	flag.Parse()
-	if err := run(*duration, *conns, *rounds); err != nil {
+	if err := run(*duration, *conns, *rounds, *pin); err != nil {
 		log.Fatal(err)
 	}
 }
 
+// entryPoints are the routers' entry points, one each.
+var entryPoints = []string{"none", "again", "live", "maint", "floor"}
+
 type target struct {
-	key, name, path string
-	rps, p99        []float64
+	key, name, url  string
+	page            bool // answered by berth's 503 page
+	rps, p99, cpu   []float64
+	rpsRatio        []float64 // against (a) in the same round
+	p99Ratio        []float64
 }
 
-func run(duration time.Duration, conns, rounds int) error {
+func run(duration time.Duration, conns, rounds int, pin bool) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return fmt.Errorf("wrk is not installed: run `make setup`")
+	}
+	var clientCPUs, traefikCPU string
+	if pin {
+		n := runtime.NumCPU()
+		clientCPUs, traefikCPU = cpuList(0, n-2), strconv.Itoa(n-1)
+		// This process holds the stand-in app, and Traefik starts from it.
+		if err := taskset(os.Getpid(), clientCPUs); err != nil {
+			return err
+		}
 	}
 	app, err := backend.Start("bench", "")
 	if err != nil {
@@ -64,32 +94,53 @@ func run(duration time.Duration, conns, rounds int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	tr, err := traefikrun.Start(dir, traefikrun.Options{
+	opts := traefikrun.Options{
 		LogLevel: "ERROR",
 		ExtraPlugins: map[string]traefikrun.ExtraPlugin{
 			"passthrough": {ModuleName: "example.test/passthrough", Dir: filepath.Join(root, "e2e", "testdata", "plugins", "passthrough")},
 		},
-	})
+		EntryPoints: entryPoints,
+	}
+	if pin {
+		opts.Env = []string{"GOMAXPROCS=1"}
+	}
+	tr, err := traefikrun.Start(dir, opts)
 	if err != nil {
 		return err
 	}
 	defer tr.Stop()
+	if pin {
+		if err := taskset(tr.Pid(), traefikCPU); err != nil {
+			return err
+		}
+	}
 
+	// Each router has an entry point of its own, so no router's requests
+	// are matched against another's rule first (Traefik tries the rules of
+	// an entry point's routers one after the other).
 	dynamic := fmt.Sprintf(`http:
   routers:
     none:
-      rule: "PathPrefix(`+"`/none`"+`)"
+      entryPoints: [none]
+      rule: "PathPrefix(`+"`/`"+`)"
+      service: app
+    again:
+      entryPoints: [again]
+      rule: "PathPrefix(`+"`/`"+`)"
       service: app
     live:
-      rule: "PathPrefix(`+"`/live`"+`)"
+      entryPoints: [live]
+      rule: "PathPrefix(`+"`/`"+`)"
       service: app
       middlewares: [berth-live]
     maint:
-      rule: "PathPrefix(`+"`/maint`"+`)"
+      entryPoints: [maint]
+      rule: "PathPrefix(`+"`/`"+`)"
       service: app
       middlewares: [berth-maint]
     floor:
-      rule: "PathPrefix(`+"`/floor`"+`)"
+      entryPoints: [floor]
+      rule: "PathPrefix(`+"`/`"+`)"
       service: app
       middlewares: [passthrough]
   services:
@@ -102,7 +153,6 @@ func run(duration time.Duration, conns, rounds int) error {
       plugin:
         berth:
           app: bench-live
-          statusPath: /live/_berth/status
           allowCIDRs: ["127.0.0.1"]
     berth-maint:
       plugin:
@@ -116,53 +166,79 @@ func run(duration time.Duration, conns, rounds int) error {
 	if err := tr.WriteDynamic("bench.yml", dynamic); err != nil {
 		return err
 	}
-	for _, r := range []string{"none", "live", "maint", "floor"} {
+	for _, r := range entryPoints {
 		if err := tr.WaitRouter(r+"@file", 20*time.Second); err != nil {
 			return err
 		}
 	}
+	url := tr.EntryPointURLs
 
 	// berth must really be live (its probe passing), or (b) would measure
 	// the hold path.
-	if status, err := httpGet(tr.WebURL + "/live/_berth/status"); err != nil || !strings.Contains(status, `"mode": "live"`) {
+	if status, err := httpGet(url["live"] + "/_berth/status"); err != nil || !strings.Contains(status, `"mode": "live"`) {
 		return fmt.Errorf("berth is not live before the benchmark: %v %s", err, status)
 	}
 
 	targets := []*target{
-		{key: "a", name: "no middleware", path: "/none"},
-		{key: "b", name: "berth live", path: "/live"},
-		{key: "c", name: "berth maintenance page", path: "/maint"},
-		{key: "d", name: "trivial Yaegi plugin", path: "/floor"},
+		{key: "a", name: "no middleware", url: url["none"] + "/a"},
+		{key: "b", name: "berth live", url: url["live"] + "/b"},
+		{key: "c", name: "berth maintenance page", url: url["maint"] + "/c", page: true},
+		{key: "d", name: "trivial Yaegi plugin", url: url["floor"] + "/d"},
+		{key: "a'", name: "no middleware, again", url: url["again"] + "/a"},
 	}
 	// Warm up every path (Yaegi compiles lazily, connections get pooled).
 	for _, t := range targets {
-		if _, _, err := wrk(tr.WebURL+t.path, 2*time.Second, conns); err != nil {
+		if _, err := measure(tr, clientCPUs, t, 2*time.Second, conns); err != nil {
 			return err
 		}
 	}
 	for i := 0; i < rounds; i++ {
-		for _, t := range targets {
-			rps, p99, err := wrk(tr.WebURL+t.path, duration, conns)
+		res := map[*target]result{}
+		for j := range targets {
+			t := targets[(i+j)%len(targets)]
+			m, err := measure(tr, clientCPUs, t, duration, conns)
 			if err != nil {
 				return err
 			}
-			t.rps = append(t.rps, rps)
-			t.p99 = append(t.p99, p99)
-			fmt.Fprintf(os.Stderr, "round %d %-24s %8.0f req/s  p99 %6.2f ms\n", i+1, t.name, rps, p99)
+			res[t] = m
+			t.rps = append(t.rps, m.rps)
+			t.p99 = append(t.p99, m.p99)
+			t.cpu = append(t.cpu, m.traefikCPU)
+			fmt.Fprintf(os.Stderr, "round %d %-24s %8.0f req/s  p99 %6.2f ms  Traefik CPU %.2f\n", i+1, t.name, m.rps, m.p99, m.traefikCPU)
+		}
+		base := res[targets[0]]
+		for _, t := range targets {
+			t.rpsRatio = append(t.rpsRatio, res[t].rps/base.rps)
+			t.p99Ratio = append(t.p99Ratio, res[t].p99/base.p99)
 		}
 	}
 
-	base := targets[0]
-	fmt.Printf("\nwrk -t1 -c%d -d%s, %d interleaved rounds, medians; Traefik v3.6.12, loopback, stand-in app answering at once\n\n", conns, duration, rounds)
-	fmt.Printf("| | router | req/s | p99 ms | req/s vs (a) | p99 vs (a) |\n|---|---|---|---|---|---|\n")
-	for _, t := range targets {
-		fmt.Printf("| (%s) | %s | %.0f | %.2f | %.3f | %.3f |\n", t.key, t.name, median(t.rps), median(t.p99),
-			median(t.rps)/median(base.rps), median(t.p99)/median(base.p99))
+	placement := "unpinned"
+	if pin {
+		placement = fmt.Sprintf("Traefik alone on CPU %s with GOMAXPROCS=1, wrk and the app on CPU %s", traefikCPU, clientCPUs)
 	}
-	b, c := targets[1], targets[2]
-	fmt.Printf("\ngoals: b/a >= 0.97 with p99 within 10%%: b/a = %.3f, p99 %+.1f%%; c/a >= 2: c/a = %.2f\n",
-		median(b.rps)/median(base.rps), 100*(median(b.p99)/median(base.p99)-1), median(c.rps)/median(base.rps))
+	fmt.Printf("\nwrk -t1 -c%d -d%s, %d rounds in rotated order, ratios against (a) in the same round, medians;\n", conns, duration, rounds)
+	fmt.Printf("Traefik v3.6.12 on loopback (%s), stand-in app answering at once\n\n", placement)
+	fmt.Printf("| | router | req/s | p99 ms | req/s vs (a) [range] | p99 vs (a) | Traefik CPU |\n|---|---|---|---|---|---|---|\n")
+	for _, t := range targets {
+		lo, hi := minMax(t.rpsRatio)
+		fmt.Printf("| (%s) | %s | %.0f | %.2f | %.3f [%.3f–%.3f] | %.3f | %.2f |\n", t.key, t.name, median(t.rps), median(t.p99),
+			median(t.rpsRatio), lo, hi, median(t.p99Ratio), median(t.cpu))
+	}
+	b, c, d, again := targets[1], targets[2], targets[3], targets[4]
+	fmt.Printf("\nnoise (a'/a, the same router twice): %.3f; the Yaegi floor (d/a): %.3f\n", median(again.rpsRatio), median(d.rpsRatio))
+	fmt.Printf("goals: b/a >= 0.97 with p99 within 10%%: b/a = %.3f, p99 %+.1f%% (%s); c/a >= 2: c/a = %.2f (%s)\n",
+		median(b.rpsRatio), 100*(median(b.p99Ratio)-1), verdict(median(b.rpsRatio) >= 0.97 && median(b.p99Ratio) <= 1.10),
+		median(c.rpsRatio), verdict(median(c.rpsRatio) >= 2))
+	if pin && median(targets[0].cpu) < 0.9 {
+		fmt.Printf("note: Traefik used %.2f of its CPU for (a), so it was not the only bottleneck in this run\n", median(targets[0].cpu))
+	}
 	return nil
+}
+
+type result struct {
+	rps, p99   float64
+	traefikCPU float64 // CPUs of Traefik's time during the run
 }
 
 var (
@@ -170,19 +246,35 @@ var (
 	p99Re  = regexp.MustCompile(`(?m)^\s+99%\s+([0-9.]+)(us|ms|s)\b`)
 )
 
-// wrk runs one measurement and returns req/s and the 99th percentile in ms.
-func wrk(url string, d time.Duration, conns int) (float64, float64, error) {
-	out, err := exec.Command("wrk", "-t1", "-c"+strconv.Itoa(conns), "-d"+d.String(), "--latency", url).CombinedOutput()
+// measure runs wrk once against t and returns req/s, the 99th
+// percentile in ms and how busy Traefik was.
+func measure(tr *traefikrun.Traefik, cpus string, t *target, d time.Duration, conns int) (result, error) {
+	url := t.url
+	args := []string{"wrk", "-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency", url}
+	if cpus != "" {
+		args = append([]string{"taskset", "-c", cpus}, args...)
+	}
+	cpu0, err := processCPU(tr.Pid())
 	if err != nil {
-		return 0, 0, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
+		return result{}, err
+	}
+	t0 := time.Now()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	elapsed := time.Since(t0)
+	if err != nil {
+		return result{}, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
+	}
+	cpu1, err := processCPU(tr.Pid())
+	if err != nil {
+		return result{}, err
 	}
 	m := reqsRe.FindSubmatch(out)
 	p := p99Re.FindSubmatch(out)
 	if m == nil || p == nil {
-		return 0, 0, fmt.Errorf("wrk %s: unexpected output\n%s", url, out)
+		return result{}, fmt.Errorf("wrk %s: unexpected output\n%s", url, out)
 	}
-	if strings.Contains(string(out), "Non-2xx or 3xx responses") && !strings.Contains(url, "/maint") {
-		return 0, 0, fmt.Errorf("wrk %s: the app answered errors\n%s", url, out)
+	if strings.Contains(string(out), "Non-2xx or 3xx responses") != t.page {
+		return result{}, fmt.Errorf("wrk %s: not the answers expected (the page: %v)\n%s", url, t.page, out)
 	}
 	rps, _ := strconv.ParseFloat(string(m[1]), 64)
 	p99, _ := strconv.ParseFloat(string(p[1]), 64)
@@ -192,7 +284,44 @@ func wrk(url string, d time.Duration, conns int) (float64, float64, error) {
 	case "s":
 		p99 *= 1000
 	}
-	return rps, p99, nil
+	return result{rps: rps, p99: p99, traefikCPU: (cpu1 - cpu0).Seconds() / elapsed.Seconds()}, nil
+}
+
+// processCPU is the user+system time pid has used, from /proc/<pid>/stat.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; the fields after it do not.
+	s := string(b)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, s)
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unexpected /proc/%d/stat: %q", pid, s)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// taskset pins every thread of pid (and so the threads it starts later) to
+// cpus.
+func taskset(pid int, cpus string) error {
+	if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+		return fmt.Errorf("taskset -a -p -c %s %d: %v %s (run with -pin=false to skip pinning)", cpus, pid, err, out)
+	}
+	return nil
+}
+
+func cpuList(from, to int) string {
+	if from == to {
+		return strconv.Itoa(from)
+	}
+	return fmt.Sprintf("%d-%d", from, to)
 }
 
 func httpGet(url string) (string, error) {
@@ -209,4 +338,17 @@ func median(xs []float64) float64 {
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+func minMax(xs []float64) (float64, float64) {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[0], s[len(s)-1]
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "not met"
 }

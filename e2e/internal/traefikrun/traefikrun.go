@@ -62,6 +62,9 @@ type Options struct {
 	// ExtraPlugins are more local plugins: alias -> directory holding a
 	// plugin's .traefik.yml, go.mod and code; staged under plugins-local.
 	ExtraPlugins map[string]ExtraPlugin
+	// EntryPoints are more plain HTTP entry points on loopback, by name;
+	// their URLs are in Traefik.EntryPointURLs.
+	EntryPoints []string
 }
 
 // ExtraPlugin is a local plugin other than berth.
@@ -77,6 +80,8 @@ type Traefik struct {
 	WebURL     string // http://127.0.0.1:port of the web entrypoint
 	WebAddr    string
 	APIURL     string
+	// EntryPointURLs has the URL of each of Options.EntryPoints.
+	EntryPointURLs map[string]string
 
 	cmd     *exec.Cmd
 	logPath string
@@ -108,6 +113,14 @@ func start(dir string, opt Options, docker *DockerProvider) (*Traefik, error) {
 		APIURL:     "http://127.0.0.1:" + strconv.Itoa(api),
 		logPath:    filepath.Join(dir, "traefik.log"),
 		done:       make(chan struct{}),
+	}
+	t.EntryPointURLs = map[string]string{}
+	for _, name := range opt.EntryPoints {
+		port, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		t.EntryPointURLs[name] = "http://127.0.0.1:" + strconv.Itoa(port)
 	}
 	if err := os.MkdirAll(t.DynamicDir, 0o755); err != nil {
 		return nil, err
@@ -149,6 +162,9 @@ func staticConfig(t *Traefik, api int, opt Options, docker *DockerProvider) (str
 	if opt.InsecureForwardedHeaders {
 		b.WriteString("    forwardedHeaders:\n      insecure: true\n")
 	}
+	for _, name := range opt.EntryPoints {
+		fmt.Fprintf(&b, "  %s:\n    address: %q\n", name, strings.TrimPrefix(t.EntryPointURLs[name], "http://"))
+	}
 	fmt.Fprintf(&b, "  traefik:\n    address: \"127.0.0.1:%d\"\n", api)
 	b.WriteString("api:\n  insecure: true\n  debug: true\nping: {}\n")
 	fmt.Fprintf(&b, "log:\n  level: %s\n  filePath: %q\n  noColor: true\n", level, t.logPath)
@@ -166,6 +182,9 @@ func staticConfig(t *Traefik, api int, opt Options, docker *DockerProvider) (str
 	}
 	return b.String(), nil
 }
+
+// Pid is the Traefik process's id (the benchmark pins it to a CPU).
+func (t *Traefik) Pid() int { return t.cmd.Process.Pid }
 
 // launch stages berth under dir/plugins-local (Traefik's working directory),
 // starts Traefik with configFile and waits for its ping.
