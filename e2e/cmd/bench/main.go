@@ -1,15 +1,16 @@
 // Command bench measures what berth costs inside the real Traefik: wrk on
 // loopback against five routers of one Traefik process:
 //
-//	(a) no middleware, (b) berth in live mode, (c) berth serving the
-//	maintenance page, (d) the smallest possible Yaegi plugin (the floor for
-//	any interpreted middleware), and (a') a second router with no
-//	middleware: an A/A pair whose ratio shows the noise of the run.
+//	(a) no middleware, on two identical routers, (b) berth in live mode,
+//	(c) berth serving the maintenance page, (d) the smallest possible Yaegi
+//	plugin (the floor for any interpreted middleware).
 //
 // Each round runs every router once, in an order rotated from round to
-// round, and a router's ratio is taken against (a) in the same round, so
-// that drift in the machine's speed hits both sides of a ratio alike. The
-// median ratio over the rounds is the result; its range is printed too.
+// round. The round's baseline is the mean of the two (a) routers, and
+// every ratio is taken against it, so that drift in the machine's speed
+// hits both sides of a ratio alike; the ratio of the two (a) routers to
+// each other is the run's noise (an A/A test). The median over the rounds
+// is the result; the range is printed too.
 //
 // Every router has an entry point of its own, so none is matched against
 // another's rule first.
@@ -62,7 +63,7 @@ type target struct {
 	key, name, url  string
 	page            bool // answered by berth's 503 page
 	rps, p99, cpu   []float64
-	rpsRatio        []float64 // against (a) in the same round
+	rpsRatio        []float64 // against the round's baseline
 	p99Ratio        []float64
 }
 
@@ -184,7 +185,7 @@ func run(duration time.Duration, conns, rounds int, pin bool) error {
 		{key: "b", name: "berth live", url: url["live"] + "/b"},
 		{key: "c", name: "berth maintenance page", url: url["maint"] + "/c", page: true},
 		{key: "d", name: "trivial Yaegi plugin", url: url["floor"] + "/d"},
-		{key: "a'", name: "no middleware, again", url: url["again"] + "/a"},
+		{key: "a2", name: "no middleware, again", url: url["again"] + "/a"},
 	}
 	// Warm up every path (Yaegi compiles lazily, connections get pooled).
 	for _, t := range targets {
@@ -192,6 +193,7 @@ func run(duration time.Duration, conns, rounds int, pin bool) error {
 			return err
 		}
 	}
+	var noise []float64 // (a) on its second router against its first
 	for i := 0; i < rounds; i++ {
 		res := map[*target]result{}
 		for j := range targets {
@@ -206,18 +208,20 @@ func run(duration time.Duration, conns, rounds int, pin bool) error {
 			t.cpu = append(t.cpu, m.traefikCPU)
 			fmt.Fprintf(os.Stderr, "round %d %-24s %8.0f req/s  p99 %6.2f ms  Traefik CPU %.2f\n", i+1, t.name, m.rps, m.p99, m.traefikCPU)
 		}
-		base := res[targets[0]]
+		a1, a2 := res[targets[0]], res[targets[4]]
+		baseRPS, baseP99 := (a1.rps+a2.rps)/2, (a1.p99+a2.p99)/2
 		for _, t := range targets {
-			t.rpsRatio = append(t.rpsRatio, res[t].rps/base.rps)
-			t.p99Ratio = append(t.p99Ratio, res[t].p99/base.p99)
+			t.rpsRatio = append(t.rpsRatio, res[t].rps/baseRPS)
+			t.p99Ratio = append(t.p99Ratio, res[t].p99/baseP99)
 		}
+		noise = append(noise, a2.rps/a1.rps)
 	}
 
 	placement := "unpinned"
 	if pin {
 		placement = fmt.Sprintf("Traefik alone on CPU %s with GOMAXPROCS=1, wrk and the app on CPU %s", traefikCPU, clientCPUs)
 	}
-	fmt.Printf("\nwrk -t1 -c%d -d%s, %d rounds in rotated order, ratios against (a) in the same round, medians;\n", conns, duration, rounds)
+	fmt.Printf("\nwrk -t1 -c%d -d%s, %d rounds in rotated order; ratios against the mean of the two (a) routers in the same round, medians;\n", conns, duration, rounds)
 	fmt.Printf("Traefik v3.6.12 on loopback (%s), stand-in app answering at once\n\n", placement)
 	fmt.Printf("| | router | req/s | p99 ms | req/s vs (a) [range] | p99 vs (a) | Traefik CPU |\n|---|---|---|---|---|---|---|\n")
 	for _, t := range targets {
@@ -225,8 +229,9 @@ func run(duration time.Duration, conns, rounds int, pin bool) error {
 		fmt.Printf("| (%s) | %s | %.0f | %.2f | %.3f [%.3f–%.3f] | %.3f | %.2f |\n", t.key, t.name, median(t.rps), median(t.p99),
 			median(t.rpsRatio), lo, hi, median(t.p99Ratio), median(t.cpu))
 	}
-	b, c, d, again := targets[1], targets[2], targets[3], targets[4]
-	fmt.Printf("\nnoise (a'/a, the same router twice): %.3f; the Yaegi floor (d/a): %.3f\n", median(again.rpsRatio), median(d.rpsRatio))
+	b, c, d := targets[1], targets[2], targets[3]
+	lo, hi := minMax(noise)
+	fmt.Printf("\nnoise: the two (a) routers against each other %.3f [%.3f–%.3f]; the Yaegi floor (d/a): %.3f\n", median(noise), lo, hi, median(d.rpsRatio))
 	fmt.Printf("goals: b/a >= 0.97 with p99 within 10%%: b/a = %.3f, p99 %+.1f%% (%s); c/a >= 2: c/a = %.2f (%s)\n",
 		median(b.rpsRatio), 100*(median(b.p99Ratio)-1), verdict(median(b.rpsRatio) >= 0.97 && median(b.p99Ratio) <= 1.10),
 		median(c.rpsRatio), verdict(median(c.rpsRatio) >= 2))
