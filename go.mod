@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/benbjohnson/litestream v0.5.18
+	github.com/pierrec/lz4/v4 v4.1.23
 	github.com/superfly/ltx v0.5.2
 	github.com/traefik/genconf v0.5.2
 	gopkg.in/yaml.v3 v3.0.1
@@ -47,7 +48,6 @@ require (
 	github.com/mattn/go-isatty v0.0.20 // indirect
 	github.com/matttproud/golang_protobuf_extensions/v2 v2.0.0 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
-	github.com/pierrec/lz4/v4 v4.1.23 // indirect
 	github.com/prometheus/client_golang v1.17.0 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.45.0 // indirect
