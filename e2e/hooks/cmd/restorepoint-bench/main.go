@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"time"
@@ -24,11 +25,14 @@ import (
 	"github.com/wombatworkouts/berth/hooks/restorepoint"
 )
 
+var cpuProfile string
+
 func main() {
 	sizeMiB := flag.Int("size", 1024, "database size in MiB")
 	runs := flag.Int("runs", 5, "restore points to time")
 	reps := flag.Int("turns", 4, "restore checks and cps to time, alternating which goes first")
 	keep := flag.Bool("keep", false, "keep the database and the replica (the directory is printed)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the restore checks' turns to this file")
 	flag.Parse()
 	if err := run(*sizeMiB, *runs, *reps, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "restorepoint-bench:", err)
@@ -119,6 +123,17 @@ func run(sizeMiB, runs, reps int, keep bool) error {
 	work := filepath.Join(root, "work")
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var checkRates, cpRates, pairRatios []float64
 	var cr restorepoint.CheckResult
