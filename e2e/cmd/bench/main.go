@@ -60,11 +60,11 @@ func main() {
 var entryPoints = []string{"none", "again", "live", "maint", "floor"}
 
 type target struct {
-	key, name, url  string
-	page            bool // answered by berth's 503 page
-	rps, p99, cpu   []float64
-	rpsRatio        []float64 // against the round's baseline
-	p99Ratio        []float64
+	key, name, url string
+	page           bool // answered by berth's 503 page
+	rps, p99, cpu  []float64
+	rpsRatio       []float64 // against the round's baseline
+	p99Ratio       []float64
 }
 
 func run(duration time.Duration, conns, rounds int, pin bool) error {
@@ -193,7 +193,8 @@ func run(duration time.Duration, conns, rounds int, pin bool) error {
 			return err
 		}
 	}
-	var noise []float64 // (a) on its second router against its first
+	var noise []float64        // (a) on its second router against its first
+	var againstFloor []float64 // (b) against (d)
 	for i := 0; i < rounds; i++ {
 		res := map[*target]result{}
 		for j := range targets {
@@ -215,6 +216,7 @@ func run(duration time.Duration, conns, rounds int, pin bool) error {
 			t.p99Ratio = append(t.p99Ratio, res[t].p99/baseP99)
 		}
 		noise = append(noise, a2.rps/a1.rps)
+		againstFloor = append(againstFloor, res[targets[1]].rps/res[targets[3]].rps)
 	}
 
 	placement := "unpinned"
@@ -232,6 +234,8 @@ func run(duration time.Duration, conns, rounds int, pin bool) error {
 	b, c, d := targets[1], targets[2], targets[3]
 	lo, hi := minMax(noise)
 	fmt.Printf("\nnoise: the two (a) routers against each other %.3f [%.3f–%.3f]; the Yaegi floor (d/a): %.3f\n", median(noise), lo, hi, median(d.rpsRatio))
+	lo, hi = minMax(againstFloor)
+	fmt.Printf("berth live against the trivial Yaegi plugin (b/d in the same round): %.3f [%.3f–%.3f]\n", median(againstFloor), lo, hi)
 	fmt.Printf("goals: b/a >= 0.97 with p99 within 10%%: b/a = %.3f, p99 %+.1f%% (%s); c/a >= 2: c/a = %.2f (%s)\n",
 		median(b.rpsRatio), 100*(median(b.p99Ratio)-1), verdict(median(b.rpsRatio) >= 0.97 && median(b.p99Ratio) <= 1.10),
 		median(c.rpsRatio), verdict(median(c.rpsRatio) >= 2))
