@@ -3,6 +3,7 @@ package restorepoint_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -57,6 +58,58 @@ func TestSync(t *testing.T) {
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Fatalf("not %v: %v", tc.is, err)
+			}
+		})
+	}
+}
+
+// scriptedTransport answers Accessory calls from a script, one answer a
+// call, the last one over and over.
+type scriptedTransport struct {
+	transport.Local
+	answers []string
+	calls   int
+}
+
+func (s *scriptedTransport) Accessory(ctx context.Context, accessory string, argv []string) (string, error) {
+	s.calls++
+	return s.answers[min(s.calls, len(s.answers))-1], nil
+}
+
+// A transaction committed while Litestream answers the sync leaves txid one
+// ahead of replica_txid although the upload finished: Sync asks again
+// rather than failing the deploy, and gives up when the replica stays
+// behind.
+func TestSyncAgainWhenTheAppWroteMeanwhile(t *testing.T) {
+	answer := func(txid, replica int) string {
+		return fmt.Sprintf(`{"db_path":"/rails/storage/production.sqlite3","txid":%d,"replica_txid":%d}`, txid, replica)
+	}
+	tests := []struct {
+		name      string
+		answers   []string
+		wantTXID  uint64
+		wantCalls int
+		wantErr   string
+	}{
+		{"caught up on the second sync", []string{answer(114, 113), answer(114, 114)}, 114, 2, ""},
+		{"caught up on the last sync", []string{answer(114, 113), answer(115, 114), answer(116, 115), answer(117, 117)}, 117, 4, ""},
+		{"stays behind", []string{answer(42, 40)}, 0, 4, "replica is at TXID 40 but the database is at 42 after 4 syncs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := &scriptedTransport{answers: tc.answers}
+			res, err := restorepoint.Sync(context.Background(), tr, "/rails/storage/.litestream.sock", "/rails/storage/production.sqlite3", time.Minute)
+			if tr.calls != tc.wantCalls {
+				t.Errorf("%d syncs, want %d", tr.calls, tc.wantCalls)
+			}
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || res.TXID != tc.wantTXID || *res.ReplicaTXID != tc.wantTXID {
+				t.Fatalf("%+v %v, want TXID %d", res, err, tc.wantTXID)
 			}
 		})
 	}

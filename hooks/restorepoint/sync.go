@@ -52,24 +52,44 @@ func SyncArgs(socket, db string, timeout time.Duration) []string {
 
 // Sync asks the running Litestream to replicate db now and waits for the
 // upload. It requires replica_txid == txid.
+//
+// Litestream reads txid after the upload it waited for, so a transaction
+// the app commits in between (the app keeps serving during a deploy) gives
+// replica_txid < txid although the upload finished; the sync is asked
+// again, a few times, before that counts as a replica that is behind.
 func Sync(ctx context.Context, t transport.Transport, socket, db string, timeout time.Duration) (SyncResult, error) {
-	out, err := t.Accessory(ctx, Accessory, SyncArgs(socket, db, timeout))
-	if err != nil {
-		return SyncResult{}, classifySync(err, out, socket, db)
+	var res SyncResult
+	for attempt := 1; ; attempt++ {
+		out, err := t.Accessory(ctx, Accessory, SyncArgs(socket, db, timeout))
+		if err != nil {
+			return SyncResult{}, classifySync(err, out, socket, db)
+		}
+		if res, err = ParseSync(out); err != nil {
+			return SyncResult{}, fmt.Errorf("litestream sync %s: %w", db, err)
+		}
+		if res.ReplicaTXID == nil {
+			return res, fmt.Errorf("litestream sync %s: no replica_txid in the answer (was -wait ignored? the accessory must run Litestream 0.5.x)", db)
+		}
+		if *res.ReplicaTXID == res.TXID {
+			return res, nil
+		}
+		if attempt == syncAttempts || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(syncPause):
+		case <-ctx.Done():
+		}
 	}
-	res, err := ParseSync(out)
-	if err != nil {
-		return SyncResult{}, fmt.Errorf("litestream sync %s: %w", db, err)
-	}
-	if res.ReplicaTXID == nil {
-		return res, fmt.Errorf("litestream sync %s: no replica_txid in the answer (was -wait ignored? the accessory must run Litestream 0.5.x)", db)
-	}
-	if *res.ReplicaTXID != res.TXID {
-		return res, fmt.Errorf("litestream sync %s: the replica is at TXID %d but the database is at %d: the upload did not finish (replica unreachable or slow?); check `kamal accessory logs litestream`",
-			db, *res.ReplicaTXID, res.TXID)
-	}
-	return res, nil
+	return res, fmt.Errorf("litestream sync %s: the replica is at TXID %d but the database is at %d after %d syncs: the upload did not finish (replica unreachable or slow?); check `kamal accessory logs litestream`",
+		db, *res.ReplicaTXID, res.TXID, syncAttempts)
 }
+
+// syncAttempts and syncPause bound the retries of Sync.
+const (
+	syncAttempts = 4
+	syncPause    = 250 * time.Millisecond
+)
 
 func classifySync(err error, out, socket, db string) error {
 	low := strings.ToLower(out)
