@@ -92,14 +92,25 @@ func TestBackendRestartUnderLoad(t *testing.T) {
 	if got := results["restart-berth-paused"].Failed; got != 0 {
 		t.Errorf("planned restart with berth: %d failed requests, want 0", got)
 	}
+	// An unplanned stop may fail the requests in flight at that instant
+	// (keep-alive connections the stopping server closes), nothing later.
+	onlyInFlight := func(r load.Result) bool {
+		return r.Failed <= loadWorkers && (r.Failed == 0 || r.LastFail.Sub(r.FirstFail) <= 100*time.Millisecond)
+	}
 	for _, name := range []string{"restart-berth", "restart-berth-6s"} {
-		if got := results[name]; got.Failed > loadWorkers || (got.Failed > 0 && got.LastFail.Sub(got.FirstFail) > 100*time.Millisecond) {
+		if got := results[name]; !onlyInFlight(got) {
 			t.Errorf("%s: %d failures over %s, want at most the %d requests in flight at the stop",
 				name, got.Failed, got.LastFail.Sub(got.FirstFail), loadWorkers)
 		}
 	}
-	if results["restart-retry-6s"].Failed <= loadWorkers {
-		t.Errorf("retry alone lost only %d requests in a 6 s outage; the scenario does not exceed its window", results["restart-retry-6s"].Failed)
+	// Traefik's retry spreads its attempts over about 3.4 s (5 waits from
+	// 500 ms, growing to 2x, each randomised by half), so some requests
+	// live through a 6 s outage by luck; what shows that the outage
+	// exceeds retry's window is that retry alone loses more than berth's
+	// bound allows.
+	if got := results["restart-retry-6s"]; onlyInFlight(got) {
+		t.Errorf("retry alone lost only %d requests over %s in a 6 s outage; the scenario does not exceed its window",
+			got.Failed, got.LastFail.Sub(got.FirstFail))
 	}
 	if results["restart-bare"].Failed < 1000 {
 		t.Errorf("the bare router lost only %d requests: the restart did not happen as intended, so the berth result proves nothing", results["restart-bare"].Failed)
