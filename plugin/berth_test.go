@@ -324,7 +324,7 @@ func TestLivePassesOriginalWriter(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot)
 	})
 	b := newBerth(t, testConfig("live-identity"), next)
-	if !b.c.live.Load() {
+	if !b.c.isLive() {
 		t.Fatal("a fresh controller without state should be live")
 	}
 	w := &identityWriter{h: http.Header{}}

@@ -73,10 +73,11 @@ type controller struct {
 	next atomic.Value // *nextHolder, the newest instance's next handler
 	held atomic.Int64
 
-	// notLive and inMaintenance mirror live and eff for the request path:
-	// each holds one token while its condition is true, so a request asks
-	// with len(), which Yaegi answers without calling into native code
-	// (an atomic's Load costs a reflected method call per request).
+	// notLive (the snapshot is not live and healthy) and inMaintenance
+	// (eff is maintenance) are for the request path: each holds one token
+	// while its condition is true, so a request asks with len(), which
+	// Yaegi answers without calling into native code (an atomic's Load
+	// costs a reflected method call per request).
 	notLive       chan struct{}
 	inMaintenance chan struct{}
 	// The maintenance page for HTML and JSON clients (*preparedPage),
@@ -334,9 +335,7 @@ func (c *controller) publishLocked(now time.Time) {
 	}
 	c.eff.Store(eff)
 	setFlag(c.inMaintenance, eff == effMaintenance)
-	live := next.mode == ModeLive && next.healthy
-	c.live.Store(live)
-	setFlag(c.notLive, !live)
+	setFlag(c.notLive, !(next.mode == ModeLive && next.healthy))
 	close(c.changed)
 	c.changed = make(chan struct{})
 }

@@ -13,6 +13,10 @@ import (
 
 // TestPrecedence builds controllers directly (no goroutines) over a state
 // directory and checks which source wins.
+// isLive is what the request path sees: the notLive flag, the other way
+// round.
+func (c *controller) isLive() bool { return len(c.notLive) == 0 }
+
 func TestPrecedence(t *testing.T) {
 	now := time.Now()
 	hour := time.Hour
@@ -76,7 +80,7 @@ func TestPrecedence(t *testing.T) {
 			if !snap.until.Truncate(time.Second).Equal(tc.until.Truncate(time.Second)) {
 				t.Errorf("until = %v, want %v", snap.until, tc.until)
 			}
-			if got, want := c.live.Load(), tc.mode == ModeLive; got != want {
+			if got, want := c.isLive(), tc.mode == ModeLive; got != want {
 				t.Errorf("live flag = %v, want %v", got, want)
 			}
 		})

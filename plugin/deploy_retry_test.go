@@ -88,7 +88,7 @@ func deployingBerth(t *testing.T, app string, hold string, next http.Handler) *B
 	if m := b.c.current().effective(); m != ModeDeploying {
 		t.Fatalf("mode = %s, want deploying", m)
 	}
-	if b.c.live.Load() {
+	if b.c.isLive() {
 		t.Fatal("deploying must leave the fast path")
 	}
 	return b

@@ -169,8 +169,8 @@ func TestRecordProbeThresholds(t *testing.T) {
 		if snap.lastProbe.IsZero() {
 			t.Errorf("step %d: lastProbe not recorded", i)
 		}
-		if c.live.Load() != st.healthy {
-			t.Errorf("step %d: live flag %v", i, c.live.Load())
+		if c.isLive() != st.healthy {
+			t.Errorf("step %d: live flag %v", i, c.isLive())
 		}
 	}
 }
@@ -243,7 +243,7 @@ func TestHealthThroughNextMarksUnavailableAndBack(t *testing.T) {
 
 	be.down.Store(false)
 	waitMode(t, b.c, ModeLive, 3*time.Second)
-	if !b.c.live.Load() {
+	if !b.c.isLive() {
 		t.Errorf("fast path not restored")
 	}
 	if resp, body := get(t, srv.URL+"/x"); resp.StatusCode != 200 || body != "backend /x" {

@@ -261,11 +261,7 @@ func RestorePoint(args []string, dir string, stdout, stderr io.Writer) int {
 	}
 	for _, p := range points {
 		s.printer.Infof("restore point %s: TXID %s (%d), recorded in %s", p.DB, p.TXIDHex, p.TXID, where)
-		cmd := p.RestoreCommand
-		if p.KamalCommand != "" {
-			cmd = p.KamalCommand
-		}
-		s.printer.Infof("  to restore it: %s", cmd)
+		s.printer.Infof("  to restore it: %s", p.Command())
 	}
 	s.close()
 	return 0
@@ -288,15 +284,11 @@ func listRestorePoints(args []string, dir string, stdout, stderr io.Writer) int 
 	for _, r := range recs {
 		fmt.Fprintf(stdout, "%s  %s  version %s  (%s)\n", r.At.Format(time.RFC3339), r.App, orDash(r.Version), orDash(r.Command))
 		for _, p := range r.Points {
-			cmd := p.RestoreCommand
-			if p.KamalCommand != "" {
-				cmd = p.KamalCommand
-			}
 			checked := ""
 			if p.Checked {
 				checked = ", restore-checked"
 			}
-			fmt.Fprintf(stdout, "    %s TXID %s (%d)%s\n      %s\n", p.DB, p.TXIDHex, p.TXID, checked, cmd)
+			fmt.Fprintf(stdout, "    %s TXID %s (%d)%s\n      %s\n", p.DB, p.TXIDHex, p.TXID, checked, p.Command())
 		}
 	}
 	if bad > 0 {

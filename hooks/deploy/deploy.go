@@ -151,11 +151,7 @@ func PreDeploy(ctx context.Context, d Deps) error {
 		}
 		for _, p := range points {
 			pr.Infof("restore point %s: TXID %s (%d), recorded in %s", p.DB, p.TXIDHex, p.TXID, where)
-			if p.KamalCommand != "" {
-				pr.Infof("  to restore it: %s", p.KamalCommand)
-			} else {
-				pr.Infof("  to restore it: %s", p.RestoreCommand)
-			}
+			pr.Infof("  to restore it: %s", p.Command())
 		}
 	}
 

@@ -59,6 +59,15 @@ type Point struct {
 	KamalCommand string `json:"kamal_command,omitempty"`
 }
 
+// Command is what an operator types to restore p: through Kamal when the
+// database lives on a server, the litestream command otherwise.
+func (p Point) Command() string {
+	if p.KamalCommand != "" {
+		return p.KamalCommand
+	}
+	return p.RestoreCommand
+}
+
 // RestoreArgs is the litestream restore command for a point: into a new
 // file next to the database (a restore never overwrites the live file).
 func RestoreArgs(dbPath string, txid uint64) []string {
