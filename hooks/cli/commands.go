@@ -14,6 +14,7 @@ import (
 	"github.com/wombatworkouts/berth/hooks/deploy"
 	"github.com/wombatworkouts/berth/hooks/dockersetup"
 	"github.com/wombatworkouts/berth/hooks/kamalenv"
+	"github.com/wombatworkouts/berth/hooks/transport"
 	"github.com/wombatworkouts/berth/hooks/maintenance"
 	"github.com/wombatworkouts/berth/hooks/restorepoint"
 	"github.com/wombatworkouts/berth/hooks/smoke"
@@ -55,12 +56,18 @@ func Hook(args []string, dir string, stdout, stderr io.Writer) int {
 
 // RunHook runs one hook with Kamal's environment.
 func RunHook(name, dir string, stdout, stderr io.Writer) int {
+	// A kamal command that berth itself started (a nested call from one of
+	// its hooks or commands) must not run the deploy's hooks a second time.
+	if by, _ := LookupEnv(transport.NestedEnv); by != "" {
+		fmt.Fprintf(stdout, "berth: %s hook: nothing to do, this kamal command was started by berth (%s)\n", name, by)
+		return 0
+	}
 	env, envErr := kamalenv.Parse(name, LookupEnv)
 	dest := ""
 	if env != nil {
 		dest = env.Destination
 	}
-	s, err := newSession(dir, stdout, stderr, dest)
+	s, err := newSession(dir, stdout, stderr, dest, name)
 	if err != nil {
 		if envErr != nil {
 			err = fmt.Errorf("%w\n%w", envErr, err)
@@ -170,7 +177,7 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "berth maintenance %s: --message, --until and --for go with `on`\n", sub)
 		return 2
 	}
-	s, err := newSession(dir, stdout, stderr, *dest)
+	s, err := newSession(dir, stdout, stderr, *dest, "maintenance")
 	if err != nil {
 		return s.fail(err)
 	}
@@ -241,7 +248,7 @@ func RestorePoint(args []string, dir string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: berth restore-point [--check] [-d DESTINATION] | berth restore-point list")
 		return 2
 	}
-	s, err := newSession(dir, stdout, stderr, *dest)
+	s, err := newSession(dir, stdout, stderr, *dest, "restore-point")
 	if err != nil {
 		return s.fail(err)
 	}
@@ -315,7 +322,7 @@ func Smoke(args []string, dir string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: berth smoke [-d DESTINATION]   (BERTH_SMOKE_HTTPS_ADDR/HTTP_ADDR/CA redirect the checks)")
 		return 2
 	}
-	s, err := newSession(dir, stdout, stderr, *dest)
+	s, err := newSession(dir, stdout, stderr, *dest, "smoke")
 	if err != nil {
 		return s.fail(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/wombatworkouts/berth/config"
+	"github.com/wombatworkouts/berth/config/kamal"
 	cfglitestream "github.com/wombatworkouts/berth/config/litestream"
 	"github.com/wombatworkouts/berth/hooks/deploy"
 	"github.com/wombatworkouts/berth/hooks/output"
@@ -45,8 +46,9 @@ type session struct {
 }
 
 // newSession sets up redaction first (nothing is printed before it), then
-// loads the manifest and the BERTH_* settings.
-func newSession(dir string, stdout, stderr io.Writer, destination string) (*session, error) {
+// loads the manifest and the BERTH_* settings. caller names the hook or
+// command, for the kamal calls it makes (transport.NestedEnv).
+func newSession(dir string, stdout, stderr io.Writer, destination, caller string) (*session, error) {
 	secrets := output.FromEnvironment(Environ(), dir)
 	s := &session{
 		dir:     dir,
@@ -68,7 +70,7 @@ func newSession(dir string, stdout, stderr io.Writer, destination string) (*sess
 			secrets.Add(v)
 		}
 	}
-	t, err := pickTransport(dir, destination)
+	t, err := pickTransport(dir, destination, caller)
 	if err != nil {
 		return s, err
 	}
@@ -108,7 +110,7 @@ func (s *session) fail(err error) int {
 	return 1
 }
 
-func pickTransport(dir, destination string) (transport.Transport, error) {
+func pickTransport(dir, destination, caller string) (transport.Transport, error) {
 	kind, _ := LookupEnv("BERTH_TRANSPORT")
 	switch kind {
 	case "", "kamal":
@@ -122,7 +124,7 @@ func pickTransport(dir, destination string) (transport.Transport, error) {
 				bin = "kamal"
 			}
 		}
-		return &transport.Kamal{Bin: bin, Dir: dir, Destination: destination}, nil
+		return &transport.Kamal{Bin: bin, Dir: dir, Destination: destination, Role: kamal.Role, Caller: caller}, nil
 	case "local":
 		storage, _ := LookupEnv("BERTH_LOCAL_STORAGE")
 		if storage == "" || !filepath.IsAbs(storage) {

@@ -98,16 +98,17 @@ const missingMark = "@@berth-missing@@"
 // Read implements Store.
 func (r *Remote) Read(ctx context.Context, p string) (plugin.State, bool, error) {
 	q := transport.Quote(p)
-	script := transport.Framed(fmt.Sprintf(`if [ -f %s ]; then base64 < %s; else echo %s; fi`, q, q, missingMark))
+	frame := transport.NewFrame()
+	script := frame.Wrap(fmt.Sprintf(`if [ -f %s ]; then base64 < %s; else echo %s; fi`, q, q, missingMark))
 	out, err := r.T.Server(ctx, script)
 	if err != nil {
 		return plugin.State{}, false, fmt.Errorf("read state file %s on the server: %w", p, err)
 	}
-	body, ok := transport.Unframe(out)
+	body, ok := frame.Extract(out)
 	if !ok {
 		return plugin.State{}, false, fmt.Errorf("read state file %s on the server: unexpected output (no berth markers): %q", p, clip(out))
 	}
-	if strings.Contains(body, missingMark) {
+	if strings.TrimSpace(body) == missingMark {
 		return plugin.State{}, false, nil
 	}
 	data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(body), ""))

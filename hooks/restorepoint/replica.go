@@ -324,11 +324,12 @@ func (r *accessoryReader) Check(ctx context.Context, txid uint64, _ string) (Che
 	script := fmt.Sprintf(`rm -f %[1]s %[1]s.tmp; litestream restore -config %[2]s -integrity-check full -txid %[3]s -o %[1]s %[4]s >&2 || exit 3; `+
 		`echo size=$(wc -c < %[1]s); echo version=$(sqlite3 -readonly %[1]s "SELECT CASE WHEN EXISTS(SELECT 1 FROM sqlite_master WHERE name='schema_migrations') THEN (SELECT MAX(version) FROM schema_migrations) ELSE '' END"); rm -f %[1]s %[1]s-wal %[1]s-shm`,
 		tmp, cfglitestream.ConfigPath, ltx.TXID(txid).String(), r.db)
-	out, err := r.t.Accessory(ctx, Accessory, []string{"sh", "-c", transport.Framed(script)})
+	frame := transport.NewFrame()
+	out, err := r.t.Accessory(ctx, Accessory, []string{"sh", "-c", frame.Wrap(script)})
 	if err != nil {
 		return CheckResult{}, fmt.Errorf("restore TXID %s from %s: %w", ltx.TXID(txid), r.where, err)
 	}
-	body, ok := transport.Unframe(out)
+	body, ok := frame.Extract(out)
 	if !ok {
 		return CheckResult{}, fmt.Errorf("restore check: unexpected output: %q", clip(out))
 	}
@@ -353,12 +354,13 @@ func LiveSchemaVersion(ctx context.Context, t transport.Transport, db string) (s
 		return SchemaVersionFile(ctx, local)
 	}
 	q := `SELECT CASE WHEN EXISTS(SELECT 1 FROM sqlite_master WHERE name='schema_migrations') THEN (SELECT MAX(version) FROM schema_migrations) ELSE '' END`
-	script := transport.Framed("echo version=$(sqlite3 -readonly " + transport.Quote(db) + " " + transport.Quote(q) + ")")
+	frame := transport.NewFrame()
+	script := frame.Wrap("echo version=$(sqlite3 -readonly " + transport.Quote(db) + " " + transport.Quote(q) + ")")
 	out, err := t.Accessory(ctx, Accessory, []string{"sh", "-c", script})
 	if err != nil {
 		return "", fmt.Errorf("read the live database's schema_migrations: %w", err)
 	}
-	body, ok := transport.Unframe(out)
+	body, ok := frame.Extract(out)
 	if !ok {
 		return "", fmt.Errorf("read the live database's schema_migrations: unexpected output %q", clip(out))
 	}

@@ -6,14 +6,19 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 )
 
-// Kamal runs remote steps through the `kamal` command, always with -H (a
-// hook must not run the hooks again) and -d when the deploy has a
-// destination (it is not inherited, FACTS §2). The deploy lock is inherited
-// through KAMAL_LOCK in the environment.
+// Kamal runs remote steps through the `kamal` command, with -d when the
+// deploy has a destination (it is not inherited, FACTS §2). The deploy lock
+// is inherited through KAMAL_LOCK in the environment.
+//
+// Kamal 2.12 ignores -H after a subcommand (kamal issue 1752), so every call
+// still runs the app's pre-connect hook. berth passes -H anyway (a Kamal that
+// honours it skips the hook) and marks each call with NestedEnv in the
+// environment, which berth's own hooks and a user's pre-connect can test.
 type Kamal struct {
 	// Bin is the kamal executable ("kamal", or bin/kamal from a bundle).
 	Bin string
@@ -21,9 +26,20 @@ type Kamal struct {
 	Dir string
 	// Destination is KAMAL_DESTINATION, "" for none.
 	Destination string
+	// Role is the role whose containers App commands run in: the one that
+	// serves the app (config/kamal.Role). Without it Kamal runs a command
+	// once per role.
+	Role string
+	// Caller names what berth is doing ("pre-deploy", "maintenance"); it
+	// is the value of NestedEnv in every kamal call.
+	Caller string
 	// Env is the environment of the kamal process; nil inherits berth's.
 	Env []string
 }
+
+// NestedEnv is set in the environment of every kamal command berth runs, to
+// what berth was doing (Kamal.Caller). Hooks of a nested kamal call see it.
+const NestedEnv = "BERTH_NESTED"
 
 // Name implements Transport.
 func (k *Kamal) Name() string { return "kamal" }
@@ -46,11 +62,23 @@ func (k *Kamal) common() []string {
 
 func (k *Kamal) run(ctx context.Context, args []string) (string, error) {
 	argv := append([]string{k.bin()}, args...)
-	out, err := run(ctx, k.Dir, k.Env, argv, displayKamal(args))
+	out, err := run(ctx, k.Dir, k.env(), argv, displayKamal(args))
 	if err != nil && notRunning(out) {
 		return out, fmt.Errorf("%w: %w", ErrNotRunning, err)
 	}
 	return out, err
+}
+
+func (k *Kamal) env() []string {
+	env := k.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	caller := k.Caller
+	if caller == "" {
+		caller = "berth"
+	}
+	return append(env[:len(env):len(env)], NestedEnv+"="+caller)
 }
 
 // displayKamal shortens the base64 payload of server scripts in messages.
@@ -76,9 +104,15 @@ func (k *Kamal) Accessory(ctx context.Context, accessory string, argv []string) 
 	return k.run(ctx, args)
 }
 
-// App implements Transport: `kamal app exec -p -H [-d D] --version=V CMD`.
+// App implements Transport: `kamal app exec -p -r ROLE -H [-d D]
+// --version=V CMD`. -p alone still runs once per role on the primary host
+// (FACTS §2): -r makes it exactly once, in the role that serves the app.
 func (k *Kamal) App(ctx context.Context, version, command string) (string, error) {
-	args := append([]string{"app", "exec", "-p"}, k.common()...)
+	args := []string{"app", "exec", "-p"}
+	if k.Role != "" {
+		args = append(args, "-r", k.Role)
+	}
+	args = append(args, k.common()...)
 	if version != "" {
 		args = append(args, "--version="+version)
 	}
@@ -143,7 +177,11 @@ func (k *Kamal) Describe(kind, name string, argv []string) string {
 	case KindAccessory:
 		return fmt.Sprintf("kamal accessory exec %s --reuse%s %s", name, flags, Quote(Join(argv)))
 	case KindApp:
-		return fmt.Sprintf("kamal app exec -p%s %s", flags, Quote(Join(argv)))
+		role := ""
+		if k.Role != "" {
+			role = " -r " + k.Role
+		}
+		return fmt.Sprintf("kamal app exec -p%s%s %s", role, flags, Quote(Join(argv)))
 	default:
 		return fmt.Sprintf("kamal server exec%s %s", flags, Quote(Join(argv)))
 	}

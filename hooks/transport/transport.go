@@ -7,10 +7,14 @@ package transport
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Transport is where the app's containers and server live.
@@ -110,31 +114,54 @@ func Join(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-// Markers frame the part of a command's output berth reads, so Kamal's
-// own lines ("App Host: ...", "Launching command ...") around it do not
-// matter.
-const (
-	BeginMarker = "@@berth-begin@@"
-	EndMarker   = "@@berth-end@@"
-)
+// Frame marks the part of a command's output berth reads, so Kamal's own
+// lines around it ("App Host: ...", "Launching command ...") do not matter.
+// Kamal echoes the command it runs (at its default verbosity) and decorates
+// every output line at -v, so a marker counts only on a line of its own, and
+// each command gets a fresh nonce: neither the echo nor anything printed
+// before can be taken for the answer.
+type Frame struct{ begin, end string }
 
-// Framed wraps a shell script so its output is framed by the markers.
-func Framed(script string) string {
-	return "echo " + BeginMarker + "; " + script + "; rc=$?; echo " + EndMarker + "; exit $rc"
+// NewFrame returns markers no other command uses.
+func NewFrame() Frame {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on the systems berth runs on; a
+		// clock-based nonce still keeps the markers off the echo line.
+		binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
+	}
+	n := hex.EncodeToString(b[:])
+	return Frame{begin: "@@berth-begin-" + n + "@@", end: "@@berth-end-" + n + "@@"}
 }
 
-// Unframe returns the text between the first pair of markers, or false.
-func Unframe(out string) (string, bool) {
-	_, rest, ok := strings.Cut(out, BeginMarker)
-	if !ok {
-		return "", false
+// Wrap returns a shell script that prints the markers on lines of their
+// own around script's output and exits with script's status.
+func (f Frame) Wrap(script string) string {
+	return "echo; echo " + f.begin + "; " + script + "; rc=$?; echo; echo " + f.end + "; exit $rc"
+}
+
+// Extract returns what the wrapped script printed: the lines between a line
+// that is exactly the begin marker and one that is exactly the end marker.
+func (f Frame) Extract(out string) (string, bool) {
+	var body strings.Builder
+	inside := false
+	for _, line := range strings.SplitAfter(out, "\n") {
+		bare := strings.TrimRight(line, "\r\n")
+		switch {
+		case !inside && bare == f.begin:
+			inside = true
+		case inside && bare == f.end:
+			// Wrap's `echo` before the end marker ended the last line.
+			b := body.String()
+			if t, ok := strings.CutSuffix(b, "\r\n"); ok {
+				return t, true
+			}
+			return strings.TrimSuffix(b, "\n"), true
+		case inside:
+			body.WriteString(line)
+		}
 	}
-	rest = strings.TrimPrefix(strings.TrimPrefix(rest, "\r"), "\n")
-	body, _, ok := strings.Cut(rest, EndMarker)
-	if !ok {
-		return "", false
-	}
-	return body, true
+	return "", false
 }
 
 // Stream is an optional place to copy a command's output as it runs

@@ -28,7 +28,7 @@ func TestKamalArgv(t *testing.T) {
 		fakekamal.Rule{Match: "app version", Stdout: "  INFO [x] Running docker ...\nApp Host: 203.0.113.10\nabc1234\n"},
 		fakekamal.Rule{Match: "server exec", Exec: true},
 	)
-	k := &transport.Kamal{Bin: f.Bin, Dir: t.TempDir(), Destination: "staging"}
+	k := &transport.Kamal{Bin: f.Bin, Dir: t.TempDir(), Destination: "staging", Role: "web"}
 	ctx := context.Background()
 	if _, err := k.Accessory(ctx, "litestream", []string{"litestream", "sync", "-wait", "/rails/storage/x y.sqlite3"}); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestKamalArgv(t *testing.T) {
 	calls := f.Calls(t)
 	want := [][]string{
 		{"accessory", "exec", "litestream", "--reuse", "-H", "-d", "staging", "litestream sync -wait '/rails/storage/x y.sqlite3'"},
-		{"app", "exec", "-p", "-H", "-d", "staging", "--version=abc1234", "bin/rails db:migrate"},
+		{"app", "exec", "-p", "-r", "web", "-H", "-d", "staging", "--version=abc1234", "bin/rails db:migrate"},
 		{"app", "version", "-H", "-d", "staging"},
 	}
 	if !reflect.DeepEqual(calls[:3], want) {
@@ -138,19 +138,72 @@ func TestLocalMapsPaths(t *testing.T) {
 	}
 }
 
-func TestFramedAndQuote(t *testing.T) {
+func TestFrameRunsAndQuotes(t *testing.T) {
 	l := &transport.Local{}
-	out, err := l.Server(context.Background(), transport.Framed("echo inner; echo \"it's\""))
+	f := transport.NewFrame()
+	out, err := l.Server(context.Background(), f.Wrap("echo inner; echo \"it's\""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, ok := transport.Unframe("noise\n" + out + "more noise")
+	body, ok := f.Extract("noise\n" + out + "more noise")
 	if !ok || body != "inner\nit's\n" {
 		t.Fatalf("%q", body)
+	}
+	if _, ok := transport.NewFrame().Extract(out); ok {
+		t.Fatal("another frame's markers were taken for this one")
 	}
 	for in, want := range map[string]string{"plain": "plain", "a b": "'a b'", "it's": `'it'"'"'s'`, "": "''"} {
 		if got := transport.Quote(in); got != want {
 			t.Errorf("Quote(%q)=%s want %s", in, got, want)
 		}
 	}
+}
+
+// Kamal prints the command it runs (default verbosity) and decorates each
+// output line (-v); only the lines the command itself printed are the
+// answer. The shapes below are Kamal 2.12's, as printed by the real Kamal.
+func TestFrameExtractAtEveryVerbosity(t *testing.T) {
+	f := transport.NewFrame()
+	script := f.Wrap("echo version=$(sqlite3 db 'SELECT 1')")
+	echo := "  INFO [0a1b2c3d] Running docker exec app-litestream sh -c '" + script + "' on 127.0.0.1\n"
+	debug := func(s string) string { return "  DEBUG [0a1b2c3d] \t" + s + "\n" }
+	begin, end := markers(t, f)
+	tests := []struct {
+		name, out, want string
+		ok              bool
+	}{
+		{"quiet", "\n" + begin + "\nversion=2026\n\n" + end + "\n", "version=2026\n", true},
+		{"default: the echo comes first", echo + "  INFO [0a1b2c3d] Finished in 0.2 seconds with exit status 0 (successful).\nApp Host: 127.0.0.1\n\n" + begin + "\nversion=2026\n\n" + end + "\n", "version=2026\n", true},
+		{"verbose: decorated copies, then the output", echo + debug("") + debug(begin) + debug("version=2026") + debug("") + debug(end) + "App Host: 127.0.0.1\n\n" + begin + "\nversion=2026\n\n" + end + "\n", "version=2026\n", true},
+		{"carriage returns", begin + "\r\nversion=2026\r\n\r\n" + end + "\r\n", "version=2026\r\n", true},
+		{"output without a final newline", begin + "\nno-newline\n" + end, "no-newline", true},
+		{"only the echo", echo, "", false},
+		{"no end", begin + "\nversion=2026\n", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := f.Extract(tt.out)
+			if ok != tt.ok || got != tt.want {
+				t.Fatalf("Extract = %q, %v; want %q, %v", got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+// markers reads the frame's markers back from its own script.
+func markers(t *testing.T, f transport.Frame) (begin, end string) {
+	t.Helper()
+	for _, w := range strings.Fields(f.Wrap("true")) {
+		w = strings.TrimSuffix(w, ";")
+		switch {
+		case strings.HasPrefix(w, "@@berth-begin-"):
+			begin = w
+		case strings.HasPrefix(w, "@@berth-end-"):
+			end = w
+		}
+	}
+	if begin == "" || end == "" {
+		t.Fatalf("no markers in %q", f.Wrap("true"))
+	}
+	return begin, end
 }
