@@ -459,6 +459,7 @@ func (r *run) startServer() error {
 		a.kapp.HookEnv = []string{
 			"BERTH_TRANSPORT=local",
 			"BERTH_LOCAL_STORAGE=" + storage,
+			"BERTH_LOCAL_HOME=" + filepath.Join(r.ws, "server-home"),
 			"BERTH_LOCAL_MAP=" + a.m.Server.StateDir + "=" + r.stateDir,
 			"BERTH_LITESTREAM=" + r.bin.litestream,
 			"BERTH_LITESTREAM_CONFIG=" + a.lsConfig,

@@ -136,6 +136,7 @@ func TestMaintenanceCommandLocal(t *testing.T) {
 	a := testapp.New(t, testapp.Options{})
 	t.Setenv("BERTH_TRANSPORT", "local")
 	t.Setenv("BERTH_LOCAL_STORAGE", t.TempDir())
+	t.Setenv("BERTH_LOCAL_HOME", t.TempDir())
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := cli.Maintenance(args, a.Dir, &out, &errb)

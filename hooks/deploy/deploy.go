@@ -161,6 +161,12 @@ func PreDeploy(ctx context.Context, d Deps) error {
 	knowPending := false
 	migrateNeeded := !env.IsRollback() && !first
 	if migrateNeeded {
+		err := pr.Step("app env file for the migration", func() (string, error) { return uploadEnvFile(ctx, d) })
+		if err != nil {
+			return &Failure{Step: "app env file", Err: err,
+				Unchanged: []string{nothingDeployed, "no migration ran; the database and the maintenance state are as they were"},
+				Todo:      envFileTodo(d, err)}
+		}
 		switch m.Maintenance.Policy {
 		case config.PolicyAlways:
 			mode = plugin.ModeMaintenance

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,13 +65,19 @@ func (r run) state(t *testing.T) (plugin.State, bool) {
 	return st, ok
 }
 
+// secrets is the hook's environment as Kamal exports .kamal/secrets to it.
+func secrets(k string) (string, bool) {
+	v, ok := map[string]string{"RAILS_MASTER_KEY": "new-master-key\"2", "KAMAL_REGISTRY_PASSWORD": "reg"}[k]
+	return v, ok
+}
+
 func preDeploy(t *testing.T, policy, command string, rules ...fakekamal.Rule) run {
 	t.Helper()
 	a := testapp.New(t, testapp.Options{Policy: policy, Replica: "/srv/backups/shop"})
 	f := fakekamal.Setup(t, rules...)
 	var buf bytes.Buffer
-	d := deploy.Deps{Manifest: a.Manifest, Env: env(command), Transport: &transport.Kamal{Bin: f.Bin, Dir: a.Dir, Destination: "production"},
-		Printer: output.New(&buf), AppDir: a.Dir, Now: func() time.Time { return time.Now() }}
+	d := deploy.Deps{Manifest: a.Manifest, Env: env(command), Transport: &transport.Kamal{Bin: f.Bin, Dir: a.Dir, Destination: "production", Role: "web"},
+		Printer: output.New(&buf), AppDir: a.Dir, Now: func() time.Time { return time.Now() }, Lookup: secrets}
 	d.Timeouts = deploy.DefaultTimeouts
 	d.Timeouts.Migrate = 3 * time.Second
 	err := deploy.PreDeploy(context.Background(), d)
@@ -93,16 +100,29 @@ func TestPreDeployPendingMigrationsMaintenance(t *testing.T) {
 		"app version -H -d production",
 		"accessory exec litestream --reuse -H -d production litestream sync -wait -json",
 		"accessory exec litestream --reuse -H -d production litestream ltx -json -level all -config /etc/litestream.yml /rails/storage/production.sqlite3",
-		"app exec -p -H -d production --version=new2222 bin/rails db:migrate:status",
-		"app exec -p -H -d production --version=new2222 bin/rails db:migrate\n",
+		"server exec -i -H -d production",
+		"app exec -p -r web -H -d production --version=new2222 bin/rails db:migrate:status",
+		"app exec -p -r web -H -d production --version=new2222 bin/rails db:migrate\n",
 	} {
 		if !strings.Contains(j, want) {
 			t.Errorf("missing call %q in\n%s", want, j)
 		}
 	}
-	// Order: sync before migrate.
+	// Order: sync, then this deploy's env file, then the migration.
 	if strings.Index(j, "litestream sync") > strings.Index(j, "db:migrate\n") {
 		t.Error("migrated before the restore point")
+	}
+	if strings.Index(j, "server exec -i") > strings.Index(j, "db:migrate:status") {
+		t.Error("asked the migration status before the env file was written")
+	}
+	// The fake kamal runs server scripts in the app directory, which plays
+	// the SSH user's home here.
+	envFile, err := os.ReadFile(filepath.Join(r.app.Dir, ".kamal/apps/shop-production/env/roles/web.env"))
+	if err != nil || string(envFile) != "RAILS_MASTER_KEY=new-master-key\"2\n" {
+		t.Fatalf("env file %q, %v", envFile, err)
+	}
+	if strings.Contains(r.out+j, "new-master-key") {
+		t.Fatal("the secret's value reached a command line or the output")
 	}
 	st, ok := r.state(t)
 	if !ok || st.Mode != plugin.ModeMaintenance || st.Message != "Back soon." || st.Until.IsZero() {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -130,6 +131,27 @@ func (k *Kamal) Server(ctx context.Context, script string) (string, error) {
 	args := append([]string{"server", "exec"}, k.common()...)
 	args = append(args, cmd)
 	return k.run(ctx, args)
+}
+
+// Upload implements Transport with `kamal server exec -i`: Kamal runs the
+// system ssh client with its own settings (user, port, keys, proxy) on the
+// primary host, and the content travels on ssh's stdin. Kamal has no other
+// way to copy a file that does not put it on a command line or in its log.
+func (k *Kamal) Upload(ctx context.Context, file string, content []byte) error {
+	frame := NewFrame()
+	dir := path.Dir(file)
+	tmp := file + ".berth-upload"
+	script := frame.Wrap("umask 077 && mkdir -p " + Quote(dir) + " && cat > " + Quote(tmp) + " && mv -f " + Quote(tmp) + " " + Quote(file) + " && echo uploaded")
+	args := append([]string{"server", "exec", "-i"}, k.common()...)
+	args = append(args, script)
+	out, err := runInput(ctx, k.Dir, k.env(), append([]string{k.bin()}, args...), "kamal server exec -i <write "+file+" from stdin>", content)
+	if err != nil {
+		return fmt.Errorf("write %s on the primary host: %w", file, err)
+	}
+	if body, ok := frame.Extract(out); !ok || strings.TrimSpace(body) != "uploaded" {
+		return fmt.Errorf("write %s on the primary host: no confirmation in the output of `kamal server exec -i`: %q", file, lastLines(out, 5))
+	}
+	return nil
 }
 
 // RunningVersion implements Transport with `kamal app version`.

@@ -27,6 +27,9 @@ type Local struct {
 	Env []string
 	// Version is what RunningVersion reports ("" unknown).
 	Version string
+	// Home is the directory relative paths of Upload are in: the home
+	// directory of the user Kamal connects as (default: this user's).
+	Home string
 }
 
 // Name implements Transport.
@@ -95,6 +98,33 @@ func (l *Local) App(ctx context.Context, version, command string) (string, error
 // Server implements Transport.
 func (l *Local) Server(ctx context.Context, script string) (string, error) {
 	return run(ctx, "", l.env(), []string{"sh", "-c", script}, "sh -c <berth server script>")
+}
+
+// Upload implements Transport: the file is written here (a relative path
+// under the home directory, as on the server), mode 0600.
+func (l *Local) Upload(_ context.Context, file string, content []byte) error {
+	p := l.mapPath(file)
+	if !filepath.IsAbs(p) {
+		home := l.Home
+		if home == "" {
+			var err error
+			if home, err = os.UserHomeDir(); err != nil {
+				return fmt.Errorf("write %s: %w", file, err)
+			}
+		}
+		p = filepath.Join(home, p)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	tmp := p + ".berth-upload"
+	if err := os.WriteFile(tmp, content, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
 }
 
 // RunningVersion implements Transport.

@@ -30,6 +30,10 @@ type Transport interface {
 	// Server runs a POSIX shell script on the app's hosts
 	// (`kamal server exec`).
 	Server(ctx context.Context, script string) (string, error)
+	// Upload writes content to a file on the primary host, mode 0600,
+	// through stdin: never on a command line. A relative path is relative
+	// to the SSH user's home directory, like Kamal's own files.
+	Upload(ctx context.Context, path string, content []byte) error
 	// RunningVersion is the version of the app running now, "" if unknown.
 	RunningVersion(ctx context.Context) (string, error)
 	// LocalPath maps a path as the containers or server see it

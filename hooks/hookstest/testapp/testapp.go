@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wombatworkouts/berth/config"
+	"github.com/wombatworkouts/berth/config/kamal"
 )
 
 // Options shape the manifest.
@@ -69,6 +70,20 @@ func New(t testing.TB, o Options) *App {
 	m, err := config.LoadFrom(dir, config.DefaultPath)
 	if err != nil {
 		t.Fatalf("test manifest: %v\n%s", err, b.String())
+	}
+	// config/deploy.yml as `berth config render` writes it (pre-deploy
+	// reads it for the app's env file).
+	deployYML, err := kamal.Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config", "deploy.yml"), deployYML, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Kamal requires the destination's file for -d production, which the
+	// tests use.
+	if err := os.WriteFile(filepath.Join(dir, "config", "deploy.production.yml"), []byte("# production: nothing differs\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return &App{Dir: dir, StateDir: o.StateDir, Replica: o.Replica, Manifest: m}
 }
