@@ -14,10 +14,10 @@ import (
 	"github.com/wombatworkouts/berth/hooks/deploy"
 	"github.com/wombatworkouts/berth/hooks/dockersetup"
 	"github.com/wombatworkouts/berth/hooks/kamalenv"
-	"github.com/wombatworkouts/berth/hooks/transport"
 	"github.com/wombatworkouts/berth/hooks/maintenance"
 	"github.com/wombatworkouts/berth/hooks/restorepoint"
 	"github.com/wombatworkouts/berth/hooks/smoke"
+	"github.com/wombatworkouts/berth/hooks/transport"
 )
 
 // Hooks are the hook names berth answers to as .kamal/hooks/<name>.
