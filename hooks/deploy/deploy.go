@@ -113,11 +113,12 @@ func PreDeploy(ctx context.Context, d Deps) error {
 	// The version running now, for the rollback command post-deploy prints.
 	var previous string
 	if !env.IsSetup() {
-		c, cancel := d.step(ctx, d.Timeouts.RunningVersion)
-		v, err := t.RunningVersion(c)
-		cancel()
-		if err != nil {
+		v, err := previousVersion(ctx, d)
+		switch {
+		case err != nil:
 			pr.Noticef("could not read the running version (%v); the rollback command will need it by hand (`kamal app containers`)", firstLine(err))
+		case v == "":
+			pr.Noticef("no running version of %s is known; the rollback command will need it by hand (`kamal app containers`)", m.App)
 		}
 		previous = v
 	}

@@ -224,3 +224,43 @@ func TestPreDeployMigrationDeadline(t *testing.T) {
 		t.Fatal("maintenance left on after a timed-out migration")
 	}
 }
+
+// After `kamal app boot` without --version the running container is named
+// after "latest"; the rollback command must name the version behind it, or
+// none, never `kamal rollback latest` (that boots the new image again).
+func TestPreDeployPreviousVersionAfterAppBoot(t *testing.T) {
+	bootedLatest := fakekamal.Rule{Match: "app version", Stdout: "App Host: 203.0.113.10\nlatest\n"}
+	tests := []struct {
+		name, tags, want string
+	}{
+		{"tag behind latest", "ghcr.io/example/shop:latest\nghcr.io/example/shop:abc1234\n", "abc1234"},
+		{"registry with a port", "127.0.0.1:5000/example/shop:latest\n127.0.0.1:5000/example/shop:v42\n", "v42"},
+		{"only latest", "ghcr.io/example/shop:latest\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The fake kamal runs server scripts with sh here; this docker
+			// answers the image's tags for the container <app>-web-production-latest.
+			bin := t.TempDir()
+			script := "#!/bin/sh\ncase \"$*\" in\n" +
+				"  *'inspect -f {{.Image}} shop-web-production-latest'*) echo sha256:0123;;\n" +
+				"  *'image inspect'*) printf '" + strings.ReplaceAll(tt.tags, "\n", `\n`) + "';;\n" +
+				"  *) exit 1;;\nesac\n"
+			if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+			r := preDeploy(t, "never", "deploy", bootedLatest, ruleSync, ruleLTX, ruleMigrate, ruleServer)
+			if r.err != nil {
+				t.Fatalf("%v\n%s", r.err, r.out)
+			}
+			rec, ok := restorepoint.Latest(r.app.Dir, "shop", "new2222")
+			if !ok || rec.PreviousVersion != tt.want {
+				t.Fatalf("previous version %q, want %q\n%s", rec.PreviousVersion, tt.want, r.out)
+			}
+			if tt.want == "" && !strings.Contains(r.out, "no running version of shop is known") {
+				t.Fatalf("no notice that the version is unknown:\n%s", r.out)
+			}
+		})
+	}
+}
