@@ -127,9 +127,9 @@ func dockerSetup(ctx context.Context, s *session) error {
 	})
 }
 
-// Maintenance is `berth maintenance on|off|status`.
+// Maintenance is `berth maintenance on|off|pause|resume|status`.
 func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
-	usage := "usage: berth maintenance on|off|status [--message M] [--until RFC3339 | --for DURATION] [--all] [-d DESTINATION]"
+	usage := "usage: berth maintenance on|off|pause|resume|status [--message M] [--until RFC3339 | --for DURATION] [--all] [-d DESTINATION]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -148,7 +148,9 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "berth maintenance: unexpected %q\n%s\n", fs.Arg(0), usage)
 		return 2
 	}
-	if sub != "on" && sub != "off" && sub != "status" {
+	switch sub {
+	case "on", "off", "pause", "resume", "status":
+	default:
 		fmt.Fprintf(stderr, "berth maintenance: unknown %q\n%s\n", sub, usage)
 		return 2
 	}
@@ -173,8 +175,12 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 	if *forD > 0 {
 		end = now.Add(*forD)
 	}
-	if sub != "on" && (*message != "" || !end.IsZero()) {
-		fmt.Fprintf(stderr, "berth maintenance %s: --message, --until and --for go with `on`\n", sub)
+	if sub != "on" && *message != "" {
+		fmt.Fprintf(stderr, "berth maintenance %s: --message goes with `on` (a pause shows no page)\n", sub)
+		return 2
+	}
+	if sub != "on" && sub != "pause" && !end.IsZero() {
+		fmt.Fprintf(stderr, "berth maintenance %s: --until and --for go with `on` and `pause`\n", sub)
 		return 2
 	}
 	s, err := newSession(dir, stdout, stderr, *dest, "maintenance")
@@ -209,6 +215,19 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 				d += "; ends by itself at " + st.Until.Format(time.RFC3339)
 			}
 			return d, nil
+		})
+	case "pause":
+		err = s.printer.Step("pause "+scope, func() (string, error) {
+			f, st, err := maintenance.Pause(ctx, req)
+			if err != nil {
+				return "", err
+			}
+			return f + " " + store.Where() + "; requests are held (up to the plugin's holdTimeout) until " + st.Until.Format(time.RFC3339) + " or `berth maintenance resume`", nil
+		})
+	case "resume":
+		err = s.printer.Step("resume "+scope, func() (string, error) {
+			f, err := maintenance.Resume(ctx, req)
+			return f + " " + store.Where() + ": held requests go on to the app", err
 		})
 	case "off":
 		err = s.printer.Step("maintenance off for "+scope, func() (string, error) {

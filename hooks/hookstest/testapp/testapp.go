@@ -22,6 +22,8 @@ type Options struct {
 	StateDir string
 	// Extra is appended to the manifest verbatim.
 	Extra string
+	// ExtraMaintenance is appended inside maintenance: (indented keys).
+	ExtraMaintenance string
 	// Queue adds storage.queue_database.
 	Queue bool
 }
@@ -58,7 +60,7 @@ func New(t testing.TB, o Options) *App {
 	if o.Queue {
 		b.WriteString("storage:\n  queue_database: production_queue.sqlite3\n")
 	}
-	b.WriteString("maintenance:\n  policy: " + o.Policy + "\n  message: Back soon.\n")
+	b.WriteString("maintenance:\n  policy: " + o.Policy + "\n  message: Back soon.\n" + o.ExtraMaintenance)
 	b.WriteString("server:\n  acme:\n    email: ops@shop-example.net\n  state_dir: " + o.StateDir + "\n")
 	b.WriteString(o.Extra)
 	if err := os.MkdirAll(filepath.Join(dir, "config"), 0o755); err != nil {
