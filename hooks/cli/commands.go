@@ -80,6 +80,9 @@ func RunHook(name, dir string, stdout, stderr io.Writer) int {
 	if err := env.CheckService(s.m.App, s.m.Path); err != nil {
 		return s.fail(fmt.Errorf("%s hook stopped before changing anything: %w", name, err))
 	}
+	if err := env.CheckHosts(s.m.Hosts, s.m.Path); err != nil {
+		return s.fail(fmt.Errorf("%s hook stopped before changing anything: %w", name, err))
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	d := s.deps
