@@ -43,8 +43,10 @@ type Config struct {
 // A rule with a non-zero Exit replaces the call: it prints Stdout and Stderr,
 // exits with Exit and changes no state (a failed `docker run` starts no
 // container). A rule with Exit 0 lets the built-in answer run (so a matched
-// `docker run --detach` still starts its container) and prints Stdout and
-// Stderr in place of the built-in output when either is set.
+// `docker run --detach` still starts its container) and, when the built-in
+// succeeds, prints Stdout and Stderr in place of its output if either is
+// set; when the built-in fails (e.g. `docker exec` into a container that
+// does not run), its error stands.
 type Rule struct {
 	// Args must all appear in the call's argv (the words after `docker`),
 	// in this order; other words may stand between them. A word ending in

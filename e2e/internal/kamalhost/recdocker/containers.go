@@ -90,8 +90,9 @@ func (d *docker) exec(argv []string) int {
 	return 0
 }
 
-// containerFilter is docker ps's --filter: values of one key are OR'd,
-// different keys AND'd.
+// containerFilter is docker ps's --filter: values of one key are OR'd
+// (status=running --filter status=restarting), except label filters, which
+// must all match, as in the daemon; different keys are AND'd.
 type containerFilter map[string][]string
 
 var validStatus = map[string]bool{"created": true, "restarting": true, "running": true, "removing": true,
@@ -120,14 +121,13 @@ func parseContainerFilter(values []string) (containerFilter, error) {
 
 func (f containerFilter) match(s *State, c *Container) bool {
 	for key, vals := range f {
-		ok := false
+		matched := 0
 		for _, v := range vals {
 			if f.matchOne(s, c, key, v) {
-				ok = true
-				break
+				matched++
 			}
 		}
-		if !ok {
+		if matched == 0 || (key == "label" && matched != len(vals)) {
 			return false
 		}
 	}

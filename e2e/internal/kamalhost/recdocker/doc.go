@@ -9,7 +9,7 @@
 //
 //   - the test's rules in config.json (Config.Rules): the first whose words
 //     all appear in argv, in order; a non-zero exit replaces the call, exit 0
-//     lets the built-in answer run and may replace its output;
+//     lets the built-in answer run and, if it succeeds, may replace its output;
 //   - built-in answers for what Kamal 2.12 runs with `proxy: false` app
 //     roles and accessories: -v, version, info, login, logout, pull, image
 //     ls/rm/prune, tag, rmi, inspect (containers and images, Go templates as

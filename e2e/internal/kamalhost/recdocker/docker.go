@@ -80,7 +80,7 @@ func Main(dir string, argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 			fmt.Fprintf(stderr, "recdocker: %v\n", err)
 			return 125
 		}
-		if rule != nil && (rule.Stdout != "" || rule.Stderr != "") {
+		if rule != nil && call.Exit == 0 && (rule.Stdout != "" || rule.Stderr != "") {
 			out.Reset()
 			errOut.Reset()
 			out.WriteString(rule.Stdout)

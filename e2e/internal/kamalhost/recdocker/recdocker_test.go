@@ -258,6 +258,34 @@ func (f *fake) pullRef(version string) string {
 	return ref
 }
 
+// Label filters must all match (a jobs container is not a web one); other
+// keys' values are alternatives.
+func TestLabelFiltersAllMatch(t *testing.T) {
+	f := newFake(t, appConfig())
+	f.boot("v1")
+	f.must("run", "--detach", "--name", "app-jobs-v1", "--label", "service=app", "--label", "role=jobs", "--label", "destination", app+":v1")
+	tests := []struct {
+		filters []string
+		want    []string
+	}{
+		{[]string{"label=service=app", "label=role=web"}, []string{"app-web-v1"}},
+		{[]string{"label=service=app", "label=role=jobs"}, []string{"app-jobs-v1"}},
+		{[]string{"label=service=app", "label=destination="}, []string{"app-jobs-v1", "app-web-v1"}},
+		{[]string{"label=service=app", "label=destination=production"}, nil},
+		{[]string{"label=role", "name=web", "name=jobs"}, []string{"app-jobs-v1", "app-web-v1"}},
+		{[]string{"status=running", "status=exited", "label=role=web"}, []string{"app-web-v1"}},
+	}
+	for _, tc := range tests {
+		args := []string{"ps", "--format", "{{.Names}}"}
+		for _, f := range tc.filters {
+			args = append(args, "--filter", f)
+		}
+		if got := f.lines(args...); !reflect.DeepEqual(got, tc.want) && !(len(got) == 0 && len(tc.want) == 0) {
+			t.Errorf("filters %q: %q, want %q", tc.filters, got, tc.want)
+		}
+	}
+}
+
 func TestRunNameConflictAndRename(t *testing.T) {
 	f := newFake(t, appConfig())
 	f.boot("v1")
@@ -401,8 +429,12 @@ func TestCallRecord(t *testing.T) {
 }
 
 func TestExecNeedsARunningContainer(t *testing.T) {
-	f := newFake(t, appConfig())
-	if a := f.docker("exec", "app-litestream", "litestream", "databases"); a.code != 1 || !strings.Contains(a.err, "No such container: app-litestream") {
+	cfg := appConfig()
+	cfg.Rules = []Rule{{Args: []string{"exec", "app-litestream"}, Stdout: "/rails/storage/production.sqlite3\n"}}
+	f := newFake(t, cfg)
+	// The rule's output is for a successful exec; without the container
+	// Docker's error stands.
+	if a := f.docker("exec", "app-litestream", "litestream", "databases"); a.code != 1 || a.out != "" || !strings.Contains(a.err, "No such container: app-litestream") {
 		t.Fatalf("exec into nothing = %+v", a)
 	}
 	if err := UpdateState(f.dir, func(s *State) error {
@@ -411,7 +443,9 @@ func TestExecNeedsARunningContainer(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	f.must("exec", "app-litestream", "litestream", "databases")
+	if got := f.must("exec", "app-litestream", "litestream", "databases"); got != "/rails/storage/production.sqlite3\n" {
+		t.Fatalf("exec printed %q", got)
+	}
 	f.must("container", "stop", "app-litestream")
 	if a := f.docker("exec", "app-litestream", "true"); a.code != 1 || !strings.Contains(a.err, "is not running") {
 		t.Fatalf("exec into a stopped container = %+v", a)
