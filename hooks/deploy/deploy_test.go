@@ -25,12 +25,23 @@ import (
 // recorded outputs and failures, and runs server scripts on this machine.
 func TestMain(m *testing.M) {
 	fakekamal.MaybeMain()
-	os.Exit(m.Run())
+	// The accessory's litestream, for the sync scripts ruleSync runs here.
+	bin, err := os.MkdirTemp("", "berth-deploy-test-")
+	if err == nil {
+		err = fakekamal.WriteProgram(bin, "litestream", `{"db_path":"/rails/storage/production.sqlite3","txid":42,"replica_txid":42}`+"\n", 0)
+	}
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	code := m.Run()
+	os.RemoveAll(bin)
+	os.Exit(code)
 }
 
 var (
 	ruleVersion = fakekamal.Rule{Match: "app version", Stdout: "App Host: 203.0.113.10\nold1111\n"}
-	ruleSync    = fakekamal.Rule{Match: "litestream sync", Stdout: "App Host: 203.0.113.10\n{\"db_path\":\"/rails/storage/production.sqlite3\",\"txid\":42,\"replica_txid\":42}\n"}
+	ruleSync    = fakekamal.Rule{Match: "litestream sync", Exec: true}
 	ruleLTX     = fakekamal.Rule{Match: "litestream ltx", Stdout: `[{"level":0,"min_txid":"000000000000002a","max_txid":"000000000000002a","timestamp":"2026-01-01T00:00:00Z"}]`}
 	rulePending = fakekamal.Rule{Match: "db:migrate:status", Stdout: " Status   Migration ID    Migration Name\n   up     20240101000000  Create users\n  down    20250101000000  Add email\n"}
 	ruleNone    = fakekamal.Rule{Match: "db:migrate:status", Stdout: " Status   Migration ID    Migration Name\n   up     20240101000000  Create users\n"}
@@ -98,7 +109,8 @@ func TestPreDeployPendingMigrationsMaintenance(t *testing.T) {
 	j := r.joined()
 	for _, want := range []string{
 		"app version -H -d production",
-		"accessory exec litestream --reuse -H -d production litestream sync -wait -json",
+		"accessory exec litestream --reuse -H -d production sh -c 'echo; echo @@berth-begin-",
+		"litestream sync -wait -json -timeout 120 -socket /rails/storage/.litestream.sock /rails/storage/production.sqlite3 2>&1",
 		"accessory exec litestream --reuse -H -d production litestream ltx -json -level all -config /etc/litestream.yml /rails/storage/production.sqlite3",
 		"server exec -i -H -d production",
 		"app exec -p -r web -H -d production --version=new2222 bin/rails db:migrate:status",

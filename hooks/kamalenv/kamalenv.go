@@ -99,7 +99,9 @@ var firedBy = map[string][]string{
 func firedByCommand(hook, command, subcommand string) bool {
 	for _, c := range firedBy[hook] {
 		name, sub, hasSub := strings.Cut(c, " ")
-		if name == command && (!hasSub || sub == subcommand) {
+		// Some Thor versions (Debian's 1.2.1) leave KAMAL_SUBCOMMAND
+		// empty for `kamal app boot`: an empty one is not a mismatch.
+		if name == command && (!hasSub || subcommand == "" || sub == subcommand) {
 			return true
 		}
 	}

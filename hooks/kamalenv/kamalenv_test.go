@@ -43,6 +43,7 @@ func TestParse(t *testing.T) {
 		{"a command that never runs pre-deploy", PreDeploy, func(m map[string]string) { m["KAMAL_COMMAND"] = "accessory" },
 			[]string{`KAMAL_COMMAND="accessory"`, "only for `kamal deploy`"}, false},
 		{"app boot runs the app-boot hooks", PreAppBoot, func(m map[string]string) { m["KAMAL_COMMAND"], m["KAMAL_SUBCOMMAND"] = "app", "boot" }, nil, false},
+		{"app boot without KAMAL_SUBCOMMAND (Thor 1.2)", PreAppBoot, func(m map[string]string) { m["KAMAL_COMMAND"] = "app" }, nil, false},
 		{"app start runs no hooks", PostAppBoot, func(m map[string]string) { m["KAMAL_COMMAND"], m["KAMAL_SUBCOMMAND"] = "app", "start" },
 			[]string{`KAMAL_COMMAND="app start"`}, false},
 		{"docker-setup from server bootstrap", DockerSetup, func(m map[string]string) { m["KAMAL_COMMAND"], m["KAMAL_SUBCOMMAND"] = "server", "bootstrap" }, nil, false},

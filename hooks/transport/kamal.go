@@ -105,6 +105,35 @@ func (k *Kamal) Accessory(ctx context.Context, accessory string, argv []string) 
 	return k.run(ctx, args)
 }
 
+// AccessoryEach implements Transport with one `kamal accessory exec`: a
+// shell script runs the commands in turn, each framed with its exit status.
+func (k *Kamal) AccessoryEach(ctx context.Context, accessory string, argvs [][]string) ([]Output, error) {
+	frames := make([]Frame, len(argvs))
+	parts := make([]string, len(argvs))
+	for i, argv := range argvs {
+		frames[i] = NewFrame()
+		parts[i] = frames[i].Section(Join(argv) + " 2>&1")
+	}
+	out, err := k.Accessory(ctx, accessory, []string{"sh", "-c", strings.Join(parts, "; ")})
+	if err != nil {
+		return nil, err
+	}
+	res := make([]Output, len(argvs))
+	for i, f := range frames {
+		text, rc, ok := f.Result(out)
+		display := "kamal accessory exec " + accessory + " " + Quote(Join(argvs[i]))
+		switch {
+		case !ok:
+			res[i].Err = &CommandError{Command: display, Output: out, Err: fmt.Errorf("no answer for this command in the accessory's output")}
+		case rc != 0:
+			res[i] = Output{Text: text, Err: &CommandError{Command: display, ExitCode: rc, Output: text, Err: fmt.Errorf("exit status %d", rc)}}
+		default:
+			res[i].Text = text
+		}
+	}
+	return res, nil
+}
+
 // App implements Transport: `kamal app exec -p -r ROLE -H [-d D]
 // --version=V CMD`. -p alone still runs once per role on the primary host
 // (FACTS §2): -r makes it exactly once, in the role that serves the app.

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -86,6 +87,18 @@ func (l *Local) Accessory(ctx context.Context, accessory string, argv []string) 
 		m[0] = p
 	}
 	return run(ctx, "", l.env(), m, Join(m))
+}
+
+// AccessoryEach implements Transport: each command runs here in turn.
+func (l *Local) AccessoryEach(ctx context.Context, accessory string, argvs [][]string) ([]Output, error) {
+	res := make([]Output, len(argvs))
+	for i, argv := range argvs {
+		res[i].Text, res[i].Err = l.Accessory(ctx, accessory, argv)
+		if errors.Is(res[i].Err, ErrTimeout) {
+			return nil, res[i].Err
+		}
+	}
+	return res, nil
 }
 
 // App implements Transport: the command runs with sh in AppDir, with
