@@ -199,8 +199,9 @@ func parseVersion(out string) string {
 	lines := strings.Split(out, "\n")
 	for i, l := range lines {
 		if strings.Contains(l, "App Host:") && i+1 < len(lines) {
+			// Any docker tag, "v1" included, right under the host line.
 			v := strings.TrimSpace(lines[i+1])
-			if versionLike.MatchString(v) {
+			if tagLike.MatchString(v) {
 				return v
 			}
 		}
@@ -213,7 +214,11 @@ func parseVersion(out string) string {
 	return ""
 }
 
-var versionLike = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{2,127}$`)
+var (
+	tagLike = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	// versionLike is stricter, for a line found anywhere in the output.
+	versionLike = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{2,127}$`)
+)
 
 // LocalPath implements Transport: nothing on the server is a local path.
 func (k *Kamal) LocalPath(string) (string, bool) { return "", false }

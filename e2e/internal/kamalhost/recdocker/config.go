@@ -68,6 +68,13 @@ type Rule struct {
 	HealthyAfter int `json:"healthy_after,omitempty"`
 	// Times limits the rule to its first Times matches; 0 is unlimited.
 	Times int `json:"times,omitempty"`
+	// Run, for `docker exec` or a `docker run` of a command, runs the
+	// container's command on this machine instead of answering Stdout: its
+	// output and exit status are the call's. The command finds the
+	// server's PATH (stand-in programs of the test, such as a litestream
+	// that answers `sync`), so scripts berth frames with per-call markers
+	// answer for real.
+	Run bool `json:"run,omitempty"`
 }
 
 // Matches reports whether argv contains r.Args in order.

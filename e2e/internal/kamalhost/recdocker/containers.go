@@ -2,6 +2,8 @@ package recdocker
 
 import (
 	"encoding/json"
+	"errors"
+	osexec "os/exec"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -58,11 +60,28 @@ func (d *docker) run(argv []string) int {
 		fmt.Fprintln(d.stdout, c.ID)
 		return 0
 	}
-	// A command in a new container: it ran (its output is the rule's) and
-	// exited; --rm leaves nothing behind.
+	// A command in a new container: it ran (its output is the rule's, or
+	// its own with Run) and exited; --rm leaves nothing behind.
 	if !p.bool("rm") {
 		c.Status = "exited"
 		d.state.Containers = append(d.state.Containers, c)
+	}
+	return d.runCommand(p.args[1:])
+}
+
+// runCommand runs a container's command here when the rule says Run.
+func (d *docker) runCommand(command []string) int {
+	if d.rule == nil || !d.rule.Run || len(command) == 0 {
+		return 0
+	}
+	cmd := osexec.Command(command[0], command[1:]...)
+	cmd.Stdout, cmd.Stderr = d.stdout, d.stderr
+	if err := cmd.Run(); err != nil {
+		var ee *osexec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		return d.fail(127, "%v", err)
 	}
 	return 0
 }
@@ -87,7 +106,7 @@ func (d *docker) exec(argv []string) int {
 	if !c.Running() {
 		return d.fail(1, "Error response from daemon: Container %s is not running", c.ID)
 	}
-	return 0
+	return d.runCommand(p.args[1:])
 }
 
 // containerFilter is docker ps's --filter: values of one key are OR'd
