@@ -3,8 +3,8 @@ package recdocker
 import (
 	"encoding/json"
 	"errors"
-	osexec "os/exec"
 	"fmt"
+	osexec "os/exec"
 	"regexp"
 	"strconv"
 	"strings"
