@@ -232,3 +232,5 @@ func writeFile(t *testing.T, p, content string, mode os.FileMode) {
 		t.Fatal(err)
 	}
 }
+
+func removeAll(p string) { _ = os.RemoveAll(p) }
