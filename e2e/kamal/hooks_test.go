@@ -1,6 +1,8 @@
 package kamal_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -53,6 +55,7 @@ func TestBerthHooksUnderRealKamal(t *testing.T) {
 	// 1. First deploy without `kamal setup`: no env file exists on the
 	// server, and db:migrate still gets the secrets.
 	a.mustKamal(t, "deploy", "--skip-push", "--version", "v1")
+	a.assertLive(t)
 	calls := a.srv.NewCalls(t)
 	for _, word := range []string{"db:migrate:status", "db:migrate"} {
 		m := migrations(calls, word)
@@ -112,13 +115,33 @@ func TestBerthHooksUnderRealKamal(t *testing.T) {
 	}
 	a.srv.NewCalls(t)
 
-	// 4. Rollback: a restore point, no forward migration.
+	// 4. Redeploy runs the same hooks as deploy.
+	a.mustKamal(t, "redeploy", "--skip-push", "--version", "v4")
+	if m := migrations(a.srv.NewCalls(t), "db:migrate"); len(m) != 1 || envVar(t, m[0], "RAILS_MASTER_KEY") != "master-key-v2" {
+		t.Fatalf("kamal redeploy: %d migrations, want 1 with this deploy's secrets", len(m))
+	}
+	if rec, _ := restorepoint.Latest(a.Dir, "berthk1", "v4"); rec.PreviousVersion != "v3" || rec.Command != "redeploy" {
+		t.Fatalf("redeploy's record: %+v", rec)
+	}
+	a.assertLive(t)
+
+	// 5. Rollback: a restore point, no forward migration.
 	a.mustKamal(t, "rollback", "v2")
 	if m := migrations(a.srv.NewCalls(t), "db:migrate"); len(m) != 0 {
 		t.Fatalf("kamal rollback migrated: %q", argsOf(m))
 	}
-	if _, ok := restorepoint.Latest(a.Dir, "berthk1", "v2"); !ok {
-		t.Fatal("no restore point recorded for the rollback")
+	if rec, ok := restorepoint.Latest(a.Dir, "berthk1", "v2"); !ok || rec.Command != "rollback" {
+		t.Fatalf("no restore point recorded for the rollback: %+v", rec)
+	}
+	a.assertLive(t)
+}
+
+// assertLive checks that post-deploy took the app back to live: no state
+// file is left for it (a deploy's maintenance or deploying state ended).
+func (a *berthApp) assertLive(t *testing.T) {
+	t.Helper()
+	if b, err := os.ReadFile(filepath.Join(a.stateDir, "apps", a.Service+".json")); err == nil {
+		t.Fatalf("the app is not live after the command; its state file holds:\n%s", b)
 	}
 }
 
