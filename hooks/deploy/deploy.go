@@ -127,7 +127,7 @@ func PreDeploy(ctx context.Context, d Deps) error {
 	first := false
 	points, err := restorepoint.Take(ctx, restorepoint.Options{
 		Manifest: m, Transport: t, Lookup: d.Lookup, Printer: pr, Check: d.Check, WorkDir: d.WorkDir,
-		Timeouts: d.Timeouts.RestorePoint, Destination: env.Destination,
+		Timeouts: d.Timeouts.RestorePoint, Destination: env.Destination, FirstSetup: env.IsSetup(),
 	})
 	switch {
 	case err != nil && firstSetup(env, err):

@@ -200,6 +200,9 @@ func TestPreDeployVariants(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, r.out)
 				}
 			}
+			if tc.wantErr == "" && strings.Contains(r.out, "FAIL") {
+				t.Errorf("a pre-deploy that succeeded printed a FAIL line:\n%s", r.out)
+			}
 			j := r.joined()
 			for _, n := range tc.noCall {
 				if strings.Contains(j, n) {

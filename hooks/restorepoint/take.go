@@ -40,6 +40,9 @@ type Options struct {
 	Timeouts Timeouts
 	// Destination is Kamal's -d, for the printed commands.
 	Destination string
+	// FirstSetup is true during `kamal setup`, where a missing accessory or
+	// database is expected (the caller skips the restore point).
+	FirstSetup bool
 }
 
 // Point is a verified restore point of one database.
@@ -97,6 +100,11 @@ func Take(ctx context.Context, o Options) ([]Point, error) {
 		defer cancel()
 		var err error
 		synced, err = SyncAll(c, o.Transport, cfglitestream.SocketPath, paths, o.Timeouts.Sync)
+		if err != nil && o.FirstSetup && (errors.Is(err, transport.ErrNotRunning) || errors.Is(err, ErrSocket) || errors.Is(err, ErrNoDatabase)) {
+			// Kamal boots accessories after pre-deploy on a first setup:
+			// the caller says so, this is no failure.
+			return "", &output.ExpectedError{Err: err}
+		}
 		if err != nil {
 			return "", err
 		}
