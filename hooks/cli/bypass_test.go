@@ -134,3 +134,43 @@ func TestBypassTokenPassesThePlugin(t *testing.T) {
 		t.Fatalf("short key: exit %d %s", code, errs)
 	}
 }
+
+// The operator commands say what is true: `off` for one app while the whole
+// server is in maintenance says visitors still get the page; --for 0 is an
+// error like --for -5m; status blames the transport, not the state files,
+// when kamal cannot run.
+func TestMaintenanceSaysTheTruth(t *testing.T) {
+	a := testapp.New(t, testapp.Options{})
+	t.Setenv("BERTH_TRANSPORT", "local")
+	t.Setenv("BERTH_LOCAL_STORAGE", t.TempDir())
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := cli.Maintenance(args, a.Dir, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	if code, out := run("on", "--all", "--message", "Moving servers"); code != 0 {
+		t.Fatalf("%d %s", code, out)
+	}
+	if code, out := run("on"); code != 0 {
+		t.Fatalf("%d %s", code, out)
+	}
+	code, out := run("off")
+	if code != 0 || !strings.Contains(out, "every app on the server is still in maintenance") || !strings.Contains(out, "berth maintenance off --all") {
+		t.Fatalf("off for one app under server-wide maintenance: %d %s", code, out)
+	}
+	for _, bad := range [][]string{{"on", "--for", "0s"}, {"on", "--for", "-5m"}, {"pause", "--for", "0s"}} {
+		if code, out := run(bad...); code != 2 || !strings.Contains(out, "--for must be positive") {
+			t.Errorf("%q: exit %d %s", bad, code, out)
+		}
+	}
+
+	t.Setenv("BERTH_TRANSPORT", "kamal")
+	t.Setenv("BERTH_KAMAL", filepath.Join(t.TempDir(), "kamal-not-installed"))
+	far := testapp.New(t, testapp.Options{StateDir: "/var/lib/berth-test-not-here/state"})
+	var o, e bytes.Buffer
+	cli.Maintenance([]string{"status"}, far.Dir, &o, &e)
+	all := o.String() + e.String()
+	if !strings.Contains(all, "unknown: the server was not asked") || strings.Contains(all, "unreadable") {
+		t.Fatalf("status when kamal is missing:\n%s", all)
+	}
+}

@@ -171,8 +171,10 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 		}
 		end = t
 	}
-	if *forD < 0 {
-		fmt.Fprintln(stderr, "berth maintenance: --for must be positive")
+	forGiven := false
+	fs.Visit(func(f *flag.Flag) { forGiven = forGiven || f.Name == "for" })
+	if forGiven && *forD <= 0 {
+		fmt.Fprintln(stderr, "berth maintenance: --for must be positive (leave it out for a maintenance with no end)")
 		return 2
 	}
 	if *forD > 0 {
@@ -232,11 +234,17 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 			f, err := maintenance.Resume(ctx, req)
 			return f + " " + store.Where() + ": held requests go on to the app", err
 		})
+		if err == nil && !*all {
+			serverStillOn(ctx, s, store, paths, now)
+		}
 	case "off":
 		err = s.printer.Step("maintenance off for "+scope, func() (string, error) {
 			f, err := maintenance.Off(ctx, req)
 			return f + " removed " + store.Where(), err
 		})
+		if err == nil && !*all {
+			serverStillOn(ctx, s, store, paths, now)
+		}
 	case "status":
 		rows := [][]string{{"scope", "state", "message", "by", "file"}}
 		for _, r := range maintenance.Status(ctx, store, paths, now) {
@@ -252,6 +260,15 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 	}
 	s.close()
 	return 0
+}
+
+// serverStillOn warns when the app's own state is gone but server.json still
+// pages or holds every app: "off" for one app is not the whole truth then.
+func serverStillOn(ctx context.Context, s *session, store maintenance.Store, paths maintenance.Paths, now time.Time) {
+	st, ok, err := store.Read(ctx, paths.ServerFile())
+	if err == nil && ok && maintenance.Active(st, now) {
+		s.printer.Noticef("every app on the server is still in %s (%s, by %s): visitors of %s still get it; `berth maintenance off --all` ends it", st.Mode, paths.ServerFile(), st.By, s.m.App)
+	}
 }
 
 // RestorePoint is `berth restore-point [--check] [-d DEST]` and

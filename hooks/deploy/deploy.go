@@ -278,6 +278,9 @@ func restoreHint(d Deps, p restorepoint.Point) string {
 func restorePointTodo(d Deps, err error) []string {
 	var todo []string
 	switch {
+	case errors.Is(err, transport.ErrNoProgram):
+		return []string{"install Kamal where you deploy from (`gem install kamal`, or the app's bin/kamal from `bundle install`), or point BERTH_KAMAL at it; berth runs every remote step through kamal",
+			"then deploy again"}
 	case errors.Is(err, restorepoint.ErrSocket):
 		todo = append(todo, "render the config again (`berth config render config`) so litestream.yml enables the control socket, then `kamal accessory reboot litestream`")
 	case errors.Is(err, restorepoint.ErrCredentials):

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/wombatworkouts/berth/hooks/transport"
 	"github.com/wombatworkouts/berth/plugin"
 )
 
@@ -122,6 +123,8 @@ type Row struct {
 // Effective is what the row means right now.
 func (r Row) Effective(now time.Time) string {
 	switch {
+	case r.Err != nil && unreachable(r.Err):
+		return "unknown: the server was not asked (" + firstLine(r.Err) + ")"
 	case r.Err != nil:
 		return "unreadable (the plugin keeps its last good state)"
 	case !r.Present:
@@ -137,6 +140,21 @@ func (r Row) Effective(now time.Time) string {
 		s += fmt.Sprintf(" until %s (%s left)", r.State.Until.Format(time.RFC3339), r.State.Until.Sub(now).Round(time.Second))
 	} else {
 		s += " (no end set)"
+	}
+	return s
+}
+
+// unreachable reports whether err is the transport failing (kamal missing,
+// kamal or ssh failing, a deadline), not a state file that is malformed.
+func unreachable(err error) bool {
+	var ce *transport.CommandError
+	return errors.As(err, &ce) || errors.Is(err, transport.ErrNoProgram) || errors.Is(err, transport.ErrTimeout)
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
 	}
 	return s
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sync"
 	"time"
@@ -76,6 +77,9 @@ func runInput(ctx context.Context, dir string, env []string, argv []string, disp
 	err := cmd.Run()
 	if err == nil {
 		return out.String(), nil
+	}
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) && cmd.Process == nil {
+		return "", fmt.Errorf("%w: `%s` cannot start: %s was not found: %w", ErrNoProgram, display, argv[0], err)
 	}
 	if ctx.Err() != nil {
 		return out.String(), &CommandError{Command: display, Output: out.String(), Err: ctxErr(ctx.Err())}

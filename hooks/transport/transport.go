@@ -69,6 +69,9 @@ const (
 // running (first `kamal setup`, a stopped accessory).
 var ErrNotRunning = errors.New("container not running")
 
+// ErrNoProgram is wrapped when the command itself (kamal, sh) is missing.
+var ErrNoProgram = errors.New("program not found")
+
 // ErrTimeout is wrapped when a step ran out of its deadline.
 var ErrTimeout = errors.New("deadline exceeded")
 

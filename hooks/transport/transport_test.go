@@ -207,3 +207,17 @@ func markers(t *testing.T, f transport.Frame) (begin, end string) {
 	}
 	return begin, end
 }
+
+// A kamal that is not installed is named as such, not as a failed command.
+func TestKamalMissing(t *testing.T) {
+	k := &transport.Kamal{Bin: filepath.Join(t.TempDir(), "no-kamal-here")}
+	_, err := k.Server(context.Background(), "true")
+	if !errors.Is(err, transport.ErrNoProgram) || !strings.Contains(err.Error(), "no-kamal-here was not found") {
+		t.Fatalf("%v", err)
+	}
+	t.Setenv("PATH", t.TempDir())
+	_, err = (&transport.Kamal{}).Server(context.Background(), "true")
+	if !errors.Is(err, transport.ErrNoProgram) || !strings.Contains(err.Error(), "kamal was not found") {
+		t.Fatalf("%v", err)
+	}
+}
