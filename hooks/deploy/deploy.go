@@ -250,7 +250,7 @@ func PreDeploy(ctx context.Context, d Deps) error {
 				"Rails runs each migration in its own transaction: migrations before the failing one are committed, the failing one was rolled back",
 			}
 			if len(points) > 0 {
-				todo = append(todo, "to return the database to the moment before this deploy: "+restoreHint(d, points[0]))
+				todo = append(todo, "if the database must go back to the moment before this deploy, restore a copy of it: "+restoreHint(d, points[0]))
 			}
 			return &Failure{Step: "db:migrate", Err: err,
 				Unchanged: []string{nothingDeployed, restored},
@@ -268,11 +268,16 @@ func PreDeploy(ctx context.Context, d Deps) error {
 	return nil
 }
 
+// restoreHint is the restore command and what it does: it writes a copy
+// next to the live database (inside the Litestream accessory, whose volume
+// holds it) and never touches the live file; swapping it in is the
+// runbook's job, with the app stopped.
 func restoreHint(d Deps, p restorepoint.Point) string {
+	out := p.RestoreCommand
 	if p.KamalCommand != "" {
-		return p.KamalCommand + " (then follow the restore runbook in config/README.md)"
+		out = p.KamalCommand
 	}
-	return p.RestoreCommand
+	return out + " (runs in the Litestream accessory and writes a copy, the file after -o, beside the live database, which it does not touch; the restore runbook in config/README.md says how to swap it in with the app stopped)"
 }
 
 func restorePointTodo(d Deps, err error) []string {

@@ -433,7 +433,7 @@ func TestPostDeploySmokeFailure(t *testing.T) {
 			if tc.record {
 				for _, w := range []string{
 					"roll back the app: kamal rollback -d production v1\n",
-					"restore point 2026-11-27T10:00:00Z of production.sqlite3, TXID 000000000000002a): " + kamalRestore + " (then follow the restore runbook",
+					"restore point 2026-11-27T10:00:00Z of production.sqlite3, TXID 000000000000002a): " + kamalRestore + " (runs in the Litestream accessory and writes a copy, the file after -o, beside the live database",
 					"of production_queue.sqlite3, TXID 0000000000000007): " + queueRestore,
 				} {
 					if !strings.Contains(r.report, w) {

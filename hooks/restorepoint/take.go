@@ -75,9 +75,14 @@ func (p Point) Command() string {
 // RestoreArgs is the litestream restore command for a point: into a new
 // file next to the database (a restore never overwrites the live file).
 func RestoreArgs(dbPath string, txid uint64) []string {
-	id := ltx.TXID(txid).String()
 	return []string{"litestream", "restore", "-config", cfglitestream.ConfigPath, "-integrity-check", "full",
-		"-txid", id, "-o", dbPath + ".restore-" + id, dbPath}
+		"-txid", ltx.TXID(txid).String(), "-o", RestoreOutput(dbPath, txid), dbPath}
+}
+
+// RestoreOutput is the file the restore command writes: a copy beside the
+// live database, never the live file itself.
+func RestoreOutput(dbPath string, txid uint64) string {
+	return dbPath + ".restore-" + ltx.TXID(txid).String()
 }
 
 // Take makes a restore point of every replicated database. It stops at
