@@ -130,7 +130,14 @@ func NewPlan(m *config.Manifest) (*Plan, error) {
 // server, a scratch root in tests).
 func (p *Plan) Script(mapPath func(string) string) string {
 	var b bytes.Buffer
+	// Docker first: a server without a working Docker gets nothing written.
 	b.WriteString(`set -eu
+if ! command -v docker >/dev/null 2>&1; then
+  echo "berth-missing: docker is not installed on this server (kamal server bootstrap installs it); nothing was changed"; exit 3
+fi
+if ! docker info >/dev/null 2>&1; then
+  echo "berth-missing: docker is installed but its daemon does not answer (is dockerd running? may this user reach /var/run/docker.sock?); nothing was changed"; exit 3
+fi
 restart=""
 changes=0
 put() { # path mode restart base64
@@ -194,6 +201,11 @@ func Run(ctx context.Context, t transport.Transport, p *Plan) (Result, error) {
 		return s
 	}
 	out, err := t.Server(ctx, p.Script(mapPath))
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "berth-missing: "); ok {
+			return Result{}, fmt.Errorf("docker-setup on the server: %s", v)
+		}
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("docker-setup on the server: %w", err)
 	}

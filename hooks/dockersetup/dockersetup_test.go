@@ -3,6 +3,7 @@ package dockersetup
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -51,6 +52,7 @@ const fakeDocker = `#!/bin/sh
 root="$FAKE_DOCKER_ROOT"
 echo "$*" >> "$root/docker.log"
 case "$1 $2" in
+  "info ") ;;
   "network inspect") [ -f "$root/net-$3" ] ;;
   "network create") touch "$root/net-$3" ;;
   "container inspect")
@@ -136,4 +138,47 @@ func reload(t *testing.T, a *testapp.App) *testapp.App {
 	}
 	a.Manifest = m
 	return a
+}
+
+// A server without a working Docker gets nothing written: not the Traefik
+// files, not the plugin, not the state directory.
+func TestDockerSetupChecksDockerFirst(t *testing.T) {
+	tests := []struct {
+		name, docker, want string
+	}{
+		{"no docker", "", "docker is not installed"},
+		{"daemon down", "#!/bin/sh\necho 'Cannot connect to the Docker daemon' >&2\nexit 1\n", "its daemon does not answer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			bin := filepath.Join(root, "bin")
+			os.MkdirAll(bin, 0o755)
+			for _, tool := range []string{"sh", "base64", "mkdir", "cmp", "chmod", "mv", "rm", "dirname"} {
+				if p, err := exec.LookPath(tool); err == nil {
+					os.Symlink(p, filepath.Join(bin, tool))
+				}
+			}
+			if tt.docker != "" {
+				os.WriteFile(filepath.Join(bin, "docker"), []byte(tt.docker), 0o755)
+			}
+			t.Setenv("PATH", bin)
+			server := filepath.Join(root, "server")
+			state := filepath.Join(root, "state")
+			tr := &transport.Local{Map: map[string]string{"/etc/traefik": filepath.Join(server, "etc/traefik"), "/opt/berth": filepath.Join(server, "opt/berth")}}
+			p, err := NewPlan(testapp.New(t, testapp.Options{StateDir: state}).Manifest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Run(context.Background(), tr, p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Fatalf("%v", err)
+			}
+			for _, p := range []string{server, state} {
+				if _, err := os.Stat(p); !os.IsNotExist(err) {
+					t.Errorf("%s was created on a server without Docker", p)
+				}
+			}
+		})
+	}
 }
