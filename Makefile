@@ -4,7 +4,7 @@ GO    ?= go
 
 TRAEFIK = $$(bash $(CURDIR)/e2e/scripts/build-traefik.sh)
 
-.PHONY: setup traefik test unit yaegi e2e bench demo walkthrough hooks fuzz fmt
+.PHONY: setup traefik test unit yaegi e2e bench demo walkthrough hooks install fuzz fmt
 
 setup:
 	bash scripts/setup.sh
@@ -49,6 +49,11 @@ walkthrough:
 ## hooks: build berth for this machine and install it with the hook stubs into APP/.kamal/hooks (FORCE=1 replaces foreign hooks).
 hooks:
 	bash hooks/scripts/install-hooks.sh "$(APP)"
+
+## install: berth on your PATH (GOBIN or ~/go/bin), for `berth config ...` and the operator commands.
+install:
+	CGO_ENABLED=0 $(GO) install -trimpath -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null || echo dev)" ./hooks/cmd/berth
+	@echo "installed: $$($(GO) env GOBIN)$$( [ -n "$$($(GO) env GOBIN)" ] || echo "$$($(GO) env GOPATH)/bin")/berth"
 
 fmt:
 	gofmt -w plugin config hooks e2e
