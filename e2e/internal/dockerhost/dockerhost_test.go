@@ -14,9 +14,10 @@ import (
 // registry, removed and pulled back (as Kamal does on a server), migrates
 // with `bin/rails db:migrate`, and runs as a Rails container whose Docker
 // health check (the command berth renders) turns healthy only once the app
-// has booted. Runs on Debian's dockerd, or on BERTH_DOCKERD when set.
+// has booted. Runs on the engine at DOCKER_HOST or Debian's dockerd
+// (BERTH_TEST_DOCKERD picks another, e.g. the built Docker 28).
 func TestRailsImageOnRealEngine(t *testing.T) {
-	eng := dockerhost.StartEngine(t, dockerhost.EngineOptions{Dockerd: os.Getenv("BERTH_DOCKERD")})
+	eng := dockerhost.StartEngine(t, dockerhost.EngineOptions{Dockerd: os.Getenv("BERTH_TEST_DOCKERD")})
 	reg := dockerhost.StartRegistry(t)
 	base := dockerhost.ImportBase(t, eng)
 	img := dockerhost.RailsImage{

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
 )
 
 // EngineOptions choose the engine StartEngine gives.
@@ -244,4 +246,28 @@ func (e *Engine) stop() error {
 		errs = append(errs, fmt.Errorf("removing %s: %w", e.Dir, err))
 	}
 	return errors.Join(errs...)
+}
+
+// BuiltDockerd returns the current Docker daemon that
+// e2e/scripts/build-dockerd.sh builds from its Go module (Docker 28, like
+// the engine `kamal server bootstrap` installs), from $BERTH_DOCKERD when set,
+// else building it once (about 5 minutes) into the cache.
+func BuiltDockerd() (string, error) {
+	if p := os.Getenv("BERTH_DOCKERD"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("BERTH_DOCKERD=%s: %w", p, err)
+		}
+		return p, nil
+	}
+	root, err := pluginsrc.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-dockerd.sh"))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("build-dockerd.sh: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
