@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v chromium >/dev/null || need+=(chromium)
+# A real Docker Engine, registry and Debian base for e2e/kamaldeploy.
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v debootstrap >/dev/null || need+=(debootstrap)
 if ((${#need[@]})); then
   sudo=""
   [[ $(id -u) -eq 0 ]] || sudo="sudo"
@@ -22,3 +26,5 @@ go mod download
 
 echo "setup: Traefik $(bash e2e/scripts/build-traefik.sh)"
 echo "setup: litestream $(bash e2e/scripts/build-litestream.sh)"
+echo "setup: dockerd $(bash e2e/scripts/build-dockerd.sh)"
+echo "setup: Debian base $(bash e2e/scripts/build-debian-base.sh)"

@@ -26,16 +26,20 @@ func TestMain(m *testing.M) { kamalhost.Main(m) }
 const kamalDefaultDeployTimeout = 30
 
 // bootInsideStartPeriod is how much earlier than the end of its start period
-// the slow app answers /up: the issue's Rails app that boots in 26 s with the
-// default 30 s start period.
-const bootInsideStartPeriod = 4 * time.Second
+// the slow app answers /up: 29 s with the default 30 s start period, the
+// hardest case of the promise that an app booting within its start period
+// deploys. (The issue's 26 s is a race on Docker 25+ against a 30 s
+// deploy_timeout: measured here, the 5 s probes sometimes caught it at
+// 27.4 s and sometimes only at 34.8 s. An app still booting at 29 s is
+// always missed by the probe before it and seen about 5 s later.)
+const bootInsideStartPeriod = 1 * time.Second
 
 // TestDeployHealthTiming deploys the wombatworkouts example's rendered
 // deploy.yml, changed only where it must point at this machine (the host
 // addresses, registry.server, and the ssh settings kamalhost adds), with
 // `kamal deploy --skip-push` of two versions of the stand-in Rails image:
 //
-//  1. "slow" answers /up 26 s after it starts (4 s inside the rendered start
+//  1. "slow" answers /up 29 s after it starts (1 s inside the rendered start
 //     period). Kamal must take it: on Docker 25+ the health check probes
 //     only every 5 s inside the start period, so it turns healthy up to 5 s
 //     after the app is ready.
@@ -43,10 +47,11 @@ const bootInsideStartPeriod = 4 * time.Second
 //     after the rendered deploy_timeout, stop it, and leave "slow" running.
 //
 // and checks that Kamal ran each app container with exactly one restart
-// policy, unless-stopped. It runs on Debian's Docker 20.10 and on the Docker
-// 28 that build-dockerd.sh builds (users get Docker 27+ from `kamal server
-// bootstrap`), one after the other: both deploy the same service through the
-// same root account, whose .kamal/ holds Kamal's lock.
+// policy, unless-stopped. It runs on Debian's Docker 20.10 (the slow version)
+// and on the Docker 28 that build-dockerd.sh builds (both; users get Docker
+// 27+ from `kamal server bootstrap`), one after the other: both deploy the
+// same service through the same root account, whose .kamal/ holds Kamal's
+// lock.
 //
 // BERTH_KAMALDEPLOY_YML=path runs the same test on another deploy.yml (used to
 // show that the rendering before deploy_timeout failed it).
@@ -57,15 +62,21 @@ func TestDeployHealthTiming(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the Docker 28 daemon: %v", err)
 	}
-	for _, engine := range []struct{ name, dockerd string }{
-		{"docker-20.10", ""},
-		{"docker-28", dockerd28},
+	for _, engine := range []struct {
+		name, dockerd string
+		// broken: also deploy the broken version. Kamal's timeout does not
+		// depend on the engine, so it runs once, on the engine users have,
+		// which keeps the test near three minutes.
+		broken bool
+	}{
+		{"docker-20.10", "", false},
+		{"docker-28", dockerd28, true},
 	} {
-		t.Run(engine.name, func(t *testing.T) { deployHealthTiming(t, engine.dockerd, deployYML) })
+		t.Run(engine.name, func(t *testing.T) { deployHealthTiming(t, engine.dockerd, deployYML, engine.broken) })
 	}
 }
 
-func deployHealthTiming(t *testing.T, dockerd string, deployYML []byte) {
+func deployHealthTiming(t *testing.T, dockerd string, deployYML []byte, deployBroken bool) {
 	var deploy map[string]any
 	if err := yaml.Unmarshal(deployYML, &deploy); err != nil {
 		t.Fatalf("deploy.yml: %v", err)
@@ -147,6 +158,9 @@ func deployHealthTiming(t *testing.T, dockerd string, deployYML []byte) {
 		t.Fatalf("after the deploy the slow version is %s/%s, want running/healthy", slow.State.Status, slow.State.Health.Status)
 	}
 
+	if !deployBroken {
+		return
+	}
 	// 2. The broken version fails within deploy_timeout; slow keeps running.
 	r = app.Kamal(t, "deploy", "--skip-push", "--version", "broken")
 	broken := containerState(t, eng, service+"-web-broken")
