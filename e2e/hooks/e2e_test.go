@@ -85,6 +85,10 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 			return keyID, true
 		case "LITESTREAM_SECRET_ACCESS_KEY":
 			return secret, true
+		case "RAILS_MASTER_KEY":
+			// Kamal exports it to pre-deploy; berth writes the app's
+			// env file from it before migrating.
+			return "e2e-master-key", true
 		}
 		return "", false
 	}}

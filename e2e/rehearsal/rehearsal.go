@@ -320,6 +320,8 @@ exec %s "$@"
 // primary one), and keeps only the /up smoke check (the stand-in app's pages
 // are not the real apps').
 func rewriteManifest(text, replica string) string {
+	// This machine plays the server Kamal reaches (KAMAL_HOSTS).
+	text = strings.ReplaceAll(text, "203.0.113.10", "127.0.0.1")
 	var out []string
 	skipDeeperThan := -1
 	for _, line := range strings.Split(text, "\n") {
@@ -459,6 +461,10 @@ func (r *run) startServer() error {
 		a.kapp.HookEnv = []string{
 			"BERTH_TRANSPORT=local",
 			"BERTH_LOCAL_STORAGE=" + storage,
+			"BERTH_LOCAL_HOME=" + filepath.Join(r.ws, "server-home"),
+			// Kamal exports .kamal/secrets to pre-deploy; berth writes the
+			// web role's env file from them before it migrates.
+			"RAILS_MASTER_KEY=rehearsal-master-key-" + name,
 			"BERTH_LOCAL_MAP=" + a.m.Server.StateDir + "=" + r.stateDir,
 			"BERTH_LITESTREAM=" + r.bin.litestream,
 			"BERTH_LITESTREAM_CONFIG=" + a.lsConfig,

@@ -106,9 +106,10 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	leak := strings.Join([]string{"f00dfeedc0ffee1234567890", "ghp_aaaabbbbccccdddd", "smtp-login-secret", "sk_live_stripe_secret", "gh-token-value-1", "https://hooks.example.net/T0/B0/abcdef123"}, " ")
+	fakekamal.Program(t, "litestream", "env: "+leak+"\n{\"db_path\":\"/rails/storage/production.sqlite3\",\"txid\":7,\"replica_txid\":7}\n", 0)
 	f := fakekamal.Setup(t,
 		fakekamal.Rule{Match: "app version", Stdout: "App Host: 203.0.113.10\nold1111\n"},
-		fakekamal.Rule{Match: "litestream sync", Stdout: "env: " + leak + "\n{\"db_path\":\"/rails/storage/production.sqlite3\",\"txid\":7,\"replica_txid\":7}\n"},
+		fakekamal.Rule{Match: "litestream sync", Exec: true},
 		fakekamal.Rule{Match: "litestream ltx", Stdout: `[{"level":0,"max_txid":"0000000000000007","timestamp":"2026-01-01T00:00:00Z"}]`},
 		fakekamal.Rule{Match: "server exec", Exec: true},
 		fakekamal.Rule{Match: "db:migrate", Exit: 1, Stdout: "connecting with " + leak + "\nfailed\n"},
@@ -136,6 +137,7 @@ func TestMaintenanceCommandLocal(t *testing.T) {
 	a := testapp.New(t, testapp.Options{})
 	t.Setenv("BERTH_TRANSPORT", "local")
 	t.Setenv("BERTH_LOCAL_STORAGE", t.TempDir())
+	t.Setenv("BERTH_LOCAL_HOME", t.TempDir())
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := cli.Maintenance(args, a.Dir, &out, &errb)

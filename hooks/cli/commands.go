@@ -14,10 +14,10 @@ import (
 	"github.com/wombatworkouts/berth/hooks/deploy"
 	"github.com/wombatworkouts/berth/hooks/dockersetup"
 	"github.com/wombatworkouts/berth/hooks/kamalenv"
-	"github.com/wombatworkouts/berth/hooks/transport"
 	"github.com/wombatworkouts/berth/hooks/maintenance"
 	"github.com/wombatworkouts/berth/hooks/restorepoint"
 	"github.com/wombatworkouts/berth/hooks/smoke"
+	"github.com/wombatworkouts/berth/hooks/transport"
 )
 
 // Hooks are the hook names berth answers to as .kamal/hooks/<name>.
@@ -80,6 +80,9 @@ func RunHook(name, dir string, stdout, stderr io.Writer) int {
 	if err := env.CheckService(s.m.App, s.m.Path); err != nil {
 		return s.fail(fmt.Errorf("%s hook stopped before changing anything: %w", name, err))
 	}
+	if err := env.CheckHosts(s.m.Hosts, s.m.Path); err != nil {
+		return s.fail(fmt.Errorf("%s hook stopped before changing anything: %w", name, err))
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	d := s.deps
@@ -127,9 +130,9 @@ func dockerSetup(ctx context.Context, s *session) error {
 	})
 }
 
-// Maintenance is `berth maintenance on|off|status`.
+// Maintenance is `berth maintenance on|off|pause|resume|status`.
 func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
-	usage := "usage: berth maintenance on|off|status [--message M] [--until RFC3339 | --for DURATION] [--all] [-d DESTINATION]"
+	usage := "usage: berth maintenance on|off|pause|resume|status [--message M] [--until RFC3339 | --for DURATION] [--all] [-d DESTINATION]"
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, usage)
 		return 2
@@ -148,7 +151,9 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "berth maintenance: unexpected %q\n%s\n", fs.Arg(0), usage)
 		return 2
 	}
-	if sub != "on" && sub != "off" && sub != "status" {
+	switch sub {
+	case "on", "off", "pause", "resume", "status":
+	default:
 		fmt.Fprintf(stderr, "berth maintenance: unknown %q\n%s\n", sub, usage)
 		return 2
 	}
@@ -173,8 +178,12 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 	if *forD > 0 {
 		end = now.Add(*forD)
 	}
-	if sub != "on" && (*message != "" || !end.IsZero()) {
-		fmt.Fprintf(stderr, "berth maintenance %s: --message, --until and --for go with `on`\n", sub)
+	if sub != "on" && *message != "" {
+		fmt.Fprintf(stderr, "berth maintenance %s: --message goes with `on` (a pause shows no page)\n", sub)
+		return 2
+	}
+	if sub != "on" && sub != "pause" && !end.IsZero() {
+		fmt.Fprintf(stderr, "berth maintenance %s: --until and --for go with `on` and `pause`\n", sub)
 		return 2
 	}
 	s, err := newSession(dir, stdout, stderr, *dest, "maintenance")
@@ -209,6 +218,19 @@ func Maintenance(args []string, dir string, stdout, stderr io.Writer) int {
 				d += "; ends by itself at " + st.Until.Format(time.RFC3339)
 			}
 			return d, nil
+		})
+	case "pause":
+		err = s.printer.Step("pause "+scope, func() (string, error) {
+			f, st, err := maintenance.Pause(ctx, req)
+			if err != nil {
+				return "", err
+			}
+			return f + " " + store.Where() + "; requests are held (up to the plugin's holdTimeout) until " + st.Until.Format(time.RFC3339) + " or `berth maintenance resume`", nil
+		})
+	case "resume":
+		err = s.printer.Step("resume "+scope, func() (string, error) {
+			f, err := maintenance.Resume(ctx, req)
+			return f + " " + store.Where() + ": held requests go on to the app", err
 		})
 	case "off":
 		err = s.printer.Step("maintenance off for "+scope, func() (string, error) {

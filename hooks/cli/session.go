@@ -150,6 +150,7 @@ func pickTransport(dir, destination, caller string) (transport.Transport, error)
 			}
 		}
 		l.Version, _ = LookupEnv("BERTH_PREVIOUS_VERSION")
+		l.Home, _ = LookupEnv("BERTH_LOCAL_HOME")
 		return l, nil
 	}
 	return nil, fmt.Errorf("BERTH_TRANSPORT=%q: want kamal (the default) or local", kind)

@@ -8,7 +8,7 @@ import (
 )
 
 // PreAppBoot covers a boot that no pre-deploy hook announced (`kamal app
-// boot`, `kamal app start` after a stop): with `proxy: false` Kamal stops
+// boot`; `kamal app start` runs no hooks at all): with `proxy: false` Kamal stops
 // the old container while Traefik still routes to it, so the app goes into
 // deploying mode (with the usual expiry) for the length of the boot. Inside
 // a deploy, pre-deploy's state already covers it and nothing changes.

@@ -18,7 +18,7 @@ import (
 )
 
 // pre-app-boot and post-app-boot put a boot that no pre-deploy announced
-// (kamal app boot / app start) into deploying mode and back; inside a
+// (kamal app boot) into deploying mode and back; inside a
 // deploy, rollback or setup they leave everything to pre/post-deploy; an
 // operator's maintenance or pause survives both.
 func TestAppBootHooks(t *testing.T) {
@@ -41,8 +41,6 @@ func TestAppBootHooks(t *testing.T) {
 	}{
 		{"app boot", "app", "boot", nil, true,
 			"ok   state deploying for the boot (on the server (through kamal))", "ok   back to live after the boot"},
-		{"app start", "app", "start", nil, true,
-			"ok   state deploying for the boot", "ok   back to live after the boot"},
 		{"app boot keeps an operator's maintenance", "app", "boot", operator, true,
 			"an operator's maintenance stays on", "the operator's maintenance stays on"},
 		{"app boot keeps an operator's pause", "app", "boot", paused, true,

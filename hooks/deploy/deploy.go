@@ -113,11 +113,12 @@ func PreDeploy(ctx context.Context, d Deps) error {
 	// The version running now, for the rollback command post-deploy prints.
 	var previous string
 	if !env.IsSetup() {
-		c, cancel := d.step(ctx, d.Timeouts.RunningVersion)
-		v, err := t.RunningVersion(c)
-		cancel()
-		if err != nil {
+		v, err := previousVersion(ctx, d)
+		switch {
+		case err != nil:
 			pr.Noticef("could not read the running version (%v); the rollback command will need it by hand (`kamal app containers`)", firstLine(err))
+		case v == "":
+			pr.Noticef("no running version of %s is known; the rollback command will need it by hand (`kamal app containers`)", m.App)
 		}
 		previous = v
 	}
@@ -126,7 +127,7 @@ func PreDeploy(ctx context.Context, d Deps) error {
 	first := false
 	points, err := restorepoint.Take(ctx, restorepoint.Options{
 		Manifest: m, Transport: t, Lookup: d.Lookup, Printer: pr, Check: d.Check, WorkDir: d.WorkDir,
-		Timeouts: d.Timeouts.RestorePoint, Destination: env.Destination,
+		Timeouts: d.Timeouts.RestorePoint, Destination: env.Destination, FirstSetup: env.IsSetup(),
 	})
 	switch {
 	case err != nil && firstSetup(env, err):
@@ -161,6 +162,12 @@ func PreDeploy(ctx context.Context, d Deps) error {
 	knowPending := false
 	migrateNeeded := !env.IsRollback() && !first
 	if migrateNeeded {
+		err := pr.Step("app env file for the migration", func() (string, error) { return uploadEnvFile(ctx, d) })
+		if err != nil {
+			return &Failure{Step: "app env file", Err: err,
+				Unchanged: []string{nothingDeployed, "no migration ran; the database and the maintenance state are as they were"},
+				Todo:      envFileTodo(d, err)}
+		}
 		switch m.Maintenance.Policy {
 		case config.PolicyAlways:
 			mode = plugin.ModeMaintenance

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +25,23 @@ import (
 // recorded outputs and failures, and runs server scripts on this machine.
 func TestMain(m *testing.M) {
 	fakekamal.MaybeMain()
-	os.Exit(m.Run())
+	// The accessory's litestream, for the sync scripts ruleSync runs here.
+	bin, err := os.MkdirTemp("", "berth-deploy-test-")
+	if err == nil {
+		err = fakekamal.WriteProgram(bin, "litestream", `{"db_path":"/rails/storage/production.sqlite3","txid":42,"replica_txid":42}`+"\n", 0)
+	}
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	code := m.Run()
+	os.RemoveAll(bin)
+	os.Exit(code)
 }
 
 var (
 	ruleVersion = fakekamal.Rule{Match: "app version", Stdout: "App Host: 203.0.113.10\nold1111\n"}
-	ruleSync    = fakekamal.Rule{Match: "litestream sync", Stdout: "App Host: 203.0.113.10\n{\"db_path\":\"/rails/storage/production.sqlite3\",\"txid\":42,\"replica_txid\":42}\n"}
+	ruleSync    = fakekamal.Rule{Match: "litestream sync", Exec: true}
 	ruleLTX     = fakekamal.Rule{Match: "litestream ltx", Stdout: `[{"level":0,"min_txid":"000000000000002a","max_txid":"000000000000002a","timestamp":"2026-01-01T00:00:00Z"}]`}
 	rulePending = fakekamal.Rule{Match: "db:migrate:status", Stdout: " Status   Migration ID    Migration Name\n   up     20240101000000  Create users\n  down    20250101000000  Add email\n"}
 	ruleNone    = fakekamal.Rule{Match: "db:migrate:status", Stdout: " Status   Migration ID    Migration Name\n   up     20240101000000  Create users\n"}
@@ -64,13 +76,19 @@ func (r run) state(t *testing.T) (plugin.State, bool) {
 	return st, ok
 }
 
+// secrets is the hook's environment as Kamal exports .kamal/secrets to it.
+func secrets(k string) (string, bool) {
+	v, ok := map[string]string{"RAILS_MASTER_KEY": "new-master-key\"2", "KAMAL_REGISTRY_PASSWORD": "reg"}[k]
+	return v, ok
+}
+
 func preDeploy(t *testing.T, policy, command string, rules ...fakekamal.Rule) run {
 	t.Helper()
 	a := testapp.New(t, testapp.Options{Policy: policy, Replica: "/srv/backups/shop"})
 	f := fakekamal.Setup(t, rules...)
 	var buf bytes.Buffer
-	d := deploy.Deps{Manifest: a.Manifest, Env: env(command), Transport: &transport.Kamal{Bin: f.Bin, Dir: a.Dir, Destination: "production"},
-		Printer: output.New(&buf), AppDir: a.Dir, Now: func() time.Time { return time.Now() }}
+	d := deploy.Deps{Manifest: a.Manifest, Env: env(command), Transport: &transport.Kamal{Bin: f.Bin, Dir: a.Dir, Destination: "production", Role: "web"},
+		Printer: output.New(&buf), AppDir: a.Dir, Now: func() time.Time { return time.Now() }, Lookup: secrets}
 	d.Timeouts = deploy.DefaultTimeouts
 	d.Timeouts.Migrate = 3 * time.Second
 	err := deploy.PreDeploy(context.Background(), d)
@@ -91,18 +109,32 @@ func TestPreDeployPendingMigrationsMaintenance(t *testing.T) {
 	j := r.joined()
 	for _, want := range []string{
 		"app version -H -d production",
-		"accessory exec litestream --reuse -H -d production litestream sync -wait -json",
+		"accessory exec litestream --reuse -H -d production sh -c 'echo; echo @@berth-begin-",
+		"litestream sync -wait -json -timeout 120 -socket /rails/storage/.litestream.sock /rails/storage/production.sqlite3 2>&1",
 		"accessory exec litestream --reuse -H -d production litestream ltx -json -level all -config /etc/litestream.yml /rails/storage/production.sqlite3",
-		"app exec -p -H -d production --version=new2222 bin/rails db:migrate:status",
-		"app exec -p -H -d production --version=new2222 bin/rails db:migrate\n",
+		"server exec -i -H -d production",
+		"app exec -p -r web -H -d production --version=new2222 bin/rails db:migrate:status",
+		"app exec -p -r web -H -d production --version=new2222 bin/rails db:migrate\n",
 	} {
 		if !strings.Contains(j, want) {
 			t.Errorf("missing call %q in\n%s", want, j)
 		}
 	}
-	// Order: sync before migrate.
+	// Order: sync, then this deploy's env file, then the migration.
 	if strings.Index(j, "litestream sync") > strings.Index(j, "db:migrate\n") {
 		t.Error("migrated before the restore point")
+	}
+	if strings.Index(j, "server exec -i") > strings.Index(j, "db:migrate:status") {
+		t.Error("asked the migration status before the env file was written")
+	}
+	// The fake kamal runs server scripts in the app directory, which plays
+	// the SSH user's home here.
+	envFile, err := os.ReadFile(filepath.Join(r.app.Dir, ".kamal/apps/shop-production/env/roles/web.env"))
+	if err != nil || string(envFile) != "RAILS_MASTER_KEY=new-master-key\"2\n" {
+		t.Fatalf("env file %q, %v", envFile, err)
+	}
+	if strings.Contains(r.out+j, "new-master-key") {
+		t.Fatal("the secret's value reached a command line or the output")
 	}
 	st, ok := r.state(t)
 	if !ok || st.Mode != plugin.ModeMaintenance || st.Message != "Back soon." || st.Until.IsZero() {
@@ -168,6 +200,9 @@ func TestPreDeployVariants(t *testing.T) {
 					t.Errorf("output lacks %q:\n%s", w, r.out)
 				}
 			}
+			if tc.wantErr == "" && strings.Contains(r.out, "FAIL") {
+				t.Errorf("a pre-deploy that succeeded printed a FAIL line:\n%s", r.out)
+			}
 			j := r.joined()
 			for _, n := range tc.noCall {
 				if strings.Contains(j, n) {
@@ -202,5 +237,45 @@ func TestPreDeployMigrationDeadline(t *testing.T) {
 	}
 	if _, ok := r.state(t); ok {
 		t.Fatal("maintenance left on after a timed-out migration")
+	}
+}
+
+// After `kamal app boot` without --version the running container is named
+// after "latest"; the rollback command must name the version behind it, or
+// none, never `kamal rollback latest` (that boots the new image again).
+func TestPreDeployPreviousVersionAfterAppBoot(t *testing.T) {
+	bootedLatest := fakekamal.Rule{Match: "app version", Stdout: "App Host: 203.0.113.10\nlatest\n"}
+	tests := []struct {
+		name, tags, want string
+	}{
+		{"tag behind latest", "ghcr.io/example/shop:latest\nghcr.io/example/shop:abc1234\n", "abc1234"},
+		{"registry with a port", "127.0.0.1:5000/example/shop:latest\n127.0.0.1:5000/example/shop:v42\n", "v42"},
+		{"only latest", "ghcr.io/example/shop:latest\n", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The fake kamal runs server scripts with sh here; this docker
+			// answers the image's tags for the container <app>-web-production-latest.
+			bin := t.TempDir()
+			script := "#!/bin/sh\ncase \"$*\" in\n" +
+				"  *'inspect -f {{.Image}} shop-web-production-latest'*) echo sha256:0123;;\n" +
+				"  *'image inspect'*) printf '" + strings.ReplaceAll(tt.tags, "\n", `\n`) + "';;\n" +
+				"  *) exit 1;;\nesac\n"
+			if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+			r := preDeploy(t, "never", "deploy", bootedLatest, ruleSync, ruleLTX, ruleMigrate, ruleServer)
+			if r.err != nil {
+				t.Fatalf("%v\n%s", r.err, r.out)
+			}
+			rec, ok := restorepoint.Latest(r.app.Dir, "shop", "new2222")
+			if !ok || rec.PreviousVersion != tt.want {
+				t.Fatalf("previous version %q, want %q\n%s", rec.PreviousVersion, tt.want, r.out)
+			}
+			if tt.want == "" && !strings.Contains(r.out, "no running version of shop is known") {
+				t.Fatalf("no notice that the version is unknown:\n%s", r.out)
+			}
+		})
 	}
 }

@@ -84,6 +84,30 @@ var (
 	commandRe = regexp.MustCompile(`^[a-z_]+$`)
 )
 
+// firedBy lists the KAMAL_COMMAND (and, for a subcommand class, its
+// KAMAL_SUBCOMMAND) values with which Kamal 2.12 runs each hook berth
+// implements (cli/main.rb, cli/app.rb, cli/server.rb). Anything else is a
+// hook run by hand with made-up variables, or a Kamal berth does not know.
+var firedBy = map[string][]string{
+	PreDeploy:   {"deploy", "redeploy", "rollback", "setup"},
+	PostDeploy:  {"deploy", "redeploy", "rollback", "setup"},
+	PreAppBoot:  {"deploy", "redeploy", "rollback", "setup", "app boot"},
+	PostAppBoot: {"deploy", "redeploy", "rollback", "setup", "app boot"},
+	DockerSetup: {"setup", "server bootstrap"},
+}
+
+func firedByCommand(hook, command, subcommand string) bool {
+	for _, c := range firedBy[hook] {
+		name, sub, hasSub := strings.Cut(c, " ")
+		// Some Thor versions (Debian's 1.2.1) leave KAMAL_SUBCOMMAND
+		// empty for `kamal app boot`: an empty one is not a mismatch.
+		if name == command && (!hasSub || subcommand == "" || sub == subcommand) {
+			return true
+		}
+	}
+	return false
+}
+
 // required lists what each hook needs.
 var required = map[string][]string{
 	PreDeploy:   {"KAMAL_SERVICE", "KAMAL_VERSION", "KAMAL_HOSTS", "KAMAL_COMMAND"},
@@ -145,6 +169,12 @@ func Parse(hook string, lookup func(string) (string, bool)) (*Env, error) {
 	}
 	if e.Command != "" && !commandRe.MatchString(e.Command) {
 		problems = append(problems, fmt.Sprintf("KAMAL_COMMAND=%q is not a Kamal command", e.Command))
+	} else if e.Command != "" && !firedByCommand(hook, e.Command, e.Subcommand) {
+		cmd := e.Command
+		if e.Subcommand != "" {
+			cmd += " " + e.Subcommand
+		}
+		problems = append(problems, fmt.Sprintf("KAMAL_COMMAND=%q: Kamal runs the %s hook only for `kamal %s`, not for `kamal %s`", cmd, hook, strings.Join(firedBy[hook], "`, `kamal "), cmd))
 	}
 	if e.Lock != "" && e.Lock != "true" && e.Lock != "false" {
 		problems = append(problems, fmt.Sprintf("KAMAL_LOCK=%q: want true or false", e.Lock))
@@ -172,6 +202,24 @@ func (e *Env) CheckService(app, manifestPath string) error {
 			e.Service, manifestPath, app, app)
 	}
 	return nil
+}
+
+// CheckHosts compares KAMAL_HOSTS with the manifest's hosts: the primary
+// host Kamal names (the first) must be one of them, so a hook never acts on
+// a server the manifest does not describe (a stale deploy.yml, another
+// app's config).
+func (e *Env) CheckHosts(hosts []string, manifestPath string) error {
+	p := e.Primary()
+	if p == "" {
+		return nil
+	}
+	for _, h := range hosts {
+		if h == p {
+			return nil
+		}
+	}
+	return fmt.Errorf("KAMAL_HOSTS starts with %s, which is not among the hosts in %s (%s); render config/deploy.yml again (`berth config render config`) so Kamal and berth agree on the servers",
+		p, manifestPath, strings.Join(hosts, ", "))
 }
 
 func splitList(s string) []string {

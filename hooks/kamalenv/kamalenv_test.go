@@ -40,6 +40,14 @@ func TestParse(t *testing.T) {
 		{"bad lock", PreDeploy, func(m map[string]string) { m["KAMAL_LOCK"] = "yes" }, []string{"KAMAL_LOCK"}, false},
 		{"bad destination", PreDeploy, func(m map[string]string) { m["KAMAL_DESTINATION"] = "../x" }, []string{"KAMAL_DESTINATION"}, false},
 		{"unknown hook", "pre-build", func(map[string]string) {}, []string{"unknown hook"}, false},
+		{"a command that never runs pre-deploy", PreDeploy, func(m map[string]string) { m["KAMAL_COMMAND"] = "accessory" },
+			[]string{`KAMAL_COMMAND="accessory"`, "only for `kamal deploy`"}, false},
+		{"app boot runs the app-boot hooks", PreAppBoot, func(m map[string]string) { m["KAMAL_COMMAND"], m["KAMAL_SUBCOMMAND"] = "app", "boot" }, nil, false},
+		{"app boot without KAMAL_SUBCOMMAND (Thor 1.2)", PreAppBoot, func(m map[string]string) { m["KAMAL_COMMAND"] = "app" }, nil, false},
+		{"app start runs no hooks", PostAppBoot, func(m map[string]string) { m["KAMAL_COMMAND"], m["KAMAL_SUBCOMMAND"] = "app", "start" },
+			[]string{`KAMAL_COMMAND="app start"`}, false},
+		{"docker-setup from server bootstrap", DockerSetup, func(m map[string]string) { m["KAMAL_COMMAND"], m["KAMAL_SUBCOMMAND"] = "server", "bootstrap" }, nil, false},
+		{"docker-setup from deploy", DockerSetup, func(m map[string]string) { m["KAMAL_COMMAND"] = "deploy" }, []string{"docker-setup hook only for `kamal setup`, `kamal server bootstrap`"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,6 +92,12 @@ func TestCheckServiceAndKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := e.CheckService("other", "config/berth.yml"); err == nil || !strings.Contains(err.Error(), `app: "other"`) {
+		t.Fatalf("got %v", err)
+	}
+	if err := e.CheckHosts([]string{"198.51.100.7", "203.0.113.10"}, "config/berth.yml"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CheckHosts([]string{"198.51.100.7"}, "config/berth.yml"); err == nil || !strings.Contains(err.Error(), "203.0.113.10, which is not among the hosts") {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -63,6 +63,46 @@ func On(ctx context.Context, r Request) (string, plugin.State, error) {
 	return f, st, nil
 }
 
+// DefaultPause is how long a pause lasts when the operator gives no end: a
+// forgotten pause would hold every request up to the plugin's holdTimeout.
+const DefaultPause = 5 * time.Minute
+
+// Pause holds the app's (or every app's) requests, like kamal-proxy's pause:
+// the plugin keeps them until the pause ends or its holdTimeout passes.
+// A pause always ends by itself (r.Until, or DefaultPause from now).
+func Pause(ctx context.Context, r Request) (string, plugin.State, error) {
+	until := r.Until
+	if until.IsZero() {
+		until = r.Now.Add(DefaultPause)
+	}
+	if !until.After(r.Now) {
+		return "", plugin.State{}, fmt.Errorf("--until %s is not in the future", until.Format(time.RFC3339))
+	}
+	st := plugin.State{Mode: plugin.ModePaused, Until: until.UTC(), By: r.By, At: r.Now.UTC()}
+	f := r.file()
+	return f, st, r.Store.Write(ctx, f, st)
+}
+
+// ErrNotPaused is returned by Resume when the file holds another mode.
+var ErrNotPaused = errors.New("not paused")
+
+// Resume ends a pause. Anything else in the file (an operator's
+// maintenance, a deploy's state) stays: resume is not `maintenance off`.
+func Resume(ctx context.Context, r Request) (string, error) {
+	f := r.file()
+	st, ok, err := r.Store.Read(ctx, f)
+	if err != nil {
+		return f, err
+	}
+	if !ok || !Active(st, r.Now) {
+		return f, nil
+	}
+	if st.Mode != plugin.ModePaused {
+		return f, fmt.Errorf("%s holds %s (by %s), %w: left as it is (`berth maintenance off` ends it)", f, st.Mode, st.By, ErrNotPaused)
+	}
+	return f, r.Store.Remove(ctx, f)
+}
+
 // Off removes the state file, so the app (or the server) is live again.
 func Off(ctx context.Context, r Request) (string, error) {
 	f := r.file()

@@ -5,6 +5,7 @@
 package output
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -82,6 +83,14 @@ func (p *Printer) Noticef(format string, args ...any) {
 	p.line(p.prefix + ": " + p.paint(yellow, "notice: ") + fmt.Sprintf(format, args...))
 }
 
+// ExpectedError marks a failure the caller expected and reports itself (a
+// first `kamal setup` has no Litestream accessory yet): Step prints no FAIL
+// line for it.
+type ExpectedError struct{ Err error }
+
+func (e *ExpectedError) Error() string { return e.Err.Error() }
+func (e *ExpectedError) Unwrap() error { return e.Err }
+
 // Step runs fn and prints one line: "ok   name  (1.2s)  detail" or
 // "FAIL name (0.3s): error". fn returns a short detail for the line. A step
 // running longer than ten seconds prints a progress line every ten seconds,
@@ -104,6 +113,11 @@ func (p *Printer) Step(name string, fn func() (string, error)) error {
 	detail, err := fn()
 	close(done)
 	d := round(p.now().Sub(start))
+	var expected *ExpectedError
+	if errors.As(err, &expected) {
+		// The caller reports it (as a skipped step, with why).
+		return err
+	}
 	if err != nil {
 		p.line(fmt.Sprintf("%s: %s %s (%s): %v", p.prefix, p.paint(red, "FAIL"), name, d, err))
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,31 +25,40 @@ func TestMain(m *testing.M) {
 const kamalNoise = "  INFO [a1b2c3] Running /usr/bin/env docker exec shop-litestream litestream sync on 203.0.113.10\nLaunching command from existing container...\nApp Host: 203.0.113.10\n"
 
 func TestSync(t *testing.T) {
+	// The fake kamal runs the accessory's script here with sh; this
+	// litestream prints what the case says.
 	tests := []struct {
 		name    string
-		rule    fakekamal.Rule
+		out     string // litestream's output
+		exit    int
+		kamal   *fakekamal.Rule // kamal itself fails instead
 		want    uint64
 		wantErr string
 		is      error
 	}{
-		{"in step", fakekamal.Rule{Match: "sync", Stdout: kamalNoise + "{\n  \"db_path\": \"/rails/storage/production.sqlite3\",\n  \"txid\": 42,\n  \"replica_txid\": 42,\n  \"duration_ms\": 12\n}\n"}, 42, "", nil},
-		{"replica behind", fakekamal.Rule{Match: "sync", Stdout: kamalNoise + `{"db_path":"/rails/storage/production.sqlite3","txid":42,"replica_txid":40}` + "\n"}, 0, "replica is at TXID 40 but the database is at 42", nil},
-		{"no -wait answer", fakekamal.Rule{Match: "sync", Stdout: `{"db_path":"/rails/storage/production.sqlite3","txid":42}`}, 0, "no replica_txid", nil},
-		{"socket disabled", fakekamal.Rule{Match: "sync", Exit: 1, Stdout: kamalNoise + "error: failed to connect to control socket: Post \"http://localhost/sync\": dial unix /rails/storage/.litestream.sock: connect: no such file or directory\n"}, 0, "socket", restorepoint.ErrSocket},
-		{"unknown database", fakekamal.Rule{Match: "sync", Exit: 1, Stdout: "error: sync failed: database not found\n"}, 0, "not in the running Litestream", restorepoint.ErrNoDatabase},
-		{"accessory missing", fakekamal.Rule{Match: "sync", Exit: 1, Stdout: "Error response from daemon: No such container: shop-litestream\n"}, 0, "not running", transport.ErrNotRunning},
-		{"garbage", fakekamal.Rule{Match: "sync", Stdout: "hello\n"}, 0, "no JSON answer", nil},
+		{"in step", "{\n  \"db_path\": \"/rails/storage/production.sqlite3\",\n  \"txid\": 42,\n  \"replica_txid\": 42,\n  \"duration_ms\": 12\n}\n", 0, nil, 42, "", nil},
+		{"replica behind", `{"db_path":"/rails/storage/production.sqlite3","txid":42,"replica_txid":40}` + "\n", 0, nil, 0, "replica is at TXID 40 but the database is at 42", nil},
+		{"no -wait answer", `{"db_path":"/rails/storage/production.sqlite3","txid":42}`, 0, nil, 0, "no replica_txid", nil},
+		{"socket disabled", "error: failed to connect to control socket: Post \"http://localhost/sync\": dial unix /rails/storage/.litestream.sock: connect: no such file or directory\n", 1, nil, 0, "socket", restorepoint.ErrSocket},
+		{"unknown database", "error: sync failed: database not found\n", 1, nil, 0, "not in the running Litestream", restorepoint.ErrNoDatabase},
+		{"accessory missing", "", 0, &fakekamal.Rule{Match: "sync", Exit: 1, Stdout: "Error response from daemon: No such container: shop-litestream\n"}, 0, "not running", transport.ErrNotRunning},
+		{"garbage", "hello\n", 0, nil, 0, "no JSON answer", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := fakekamal.Setup(t, tc.rule)
+			rule := fakekamal.Rule{Match: "sync", Exec: true}
+			if tc.kamal != nil {
+				rule = *tc.kamal
+			}
+			fakeLitestream(t, tc.out, tc.exit)
+			f := fakekamal.Setup(t, rule)
 			res, err := restorepoint.Sync(context.Background(), &transport.Kamal{Bin: f.Bin}, "/rails/storage/.litestream.sock", "/rails/storage/production.sqlite3", time.Minute)
 			if tc.wantErr == "" {
 				if err != nil || res.TXID != tc.want {
 					t.Fatalf("%+v %v", res, err)
 				}
 				argv := f.Calls(t)[0]
-				if last := argv[len(argv)-1]; last != "litestream sync -wait -json -timeout 60 -socket /rails/storage/.litestream.sock /rails/storage/production.sqlite3" {
+				if last := argv[len(argv)-1]; !strings.Contains(last, "litestream sync -wait -json -timeout 60 -socket /rails/storage/.litestream.sock /rails/storage/production.sqlite3") {
 					t.Fatalf("command %q", last)
 				}
 				return
@@ -63,6 +73,47 @@ func TestSync(t *testing.T) {
 	}
 }
 
+// Every database is synced in one kamal call (one SSH connection), each
+// command's answer and exit status read from its own frame.
+func TestSyncAllOneCall(t *testing.T) {
+	bin := t.TempDir()
+	script := "#!/bin/sh\neval db=\\${$#}\ncase \"$db\" in\n" +
+		"  */production.sqlite3) echo '{\"db_path\":\"/rails/storage/production.sqlite3\",\"txid\":7,\"replica_txid\":7}';;\n" +
+		"  */production_queue.sqlite3) echo '{\"db_path\":\"/rails/storage/production_queue.sqlite3\",\"txid\":9,\"replica_txid\":9}';;\n" +
+		"  *) echo 'error: sync failed: database not found'; exit 1;;\nesac\n"
+	if err := os.WriteFile(filepath.Join(bin, "litestream"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	f := fakekamal.Setup(t, fakekamal.Rule{Match: "sync", Exec: true})
+	tr := &transport.Kamal{Bin: f.Bin}
+	res, err := restorepoint.SyncAll(context.Background(), tr, "/s.sock", []string{"/rails/storage/production.sqlite3", "/rails/storage/production_queue.sqlite3"}, time.Minute)
+	if err != nil || res[0].TXID != 7 || res[1].TXID != 9 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if n := len(f.Calls(t)); n != 1 {
+		t.Fatalf("%d kamal calls, want 1", n)
+	}
+	_, err = restorepoint.SyncAll(context.Background(), tr, "/s.sock", []string{"/rails/storage/production.sqlite3", "/rails/storage/other.sqlite3"}, time.Minute)
+	if !errors.Is(err, restorepoint.ErrNoDatabase) || !strings.Contains(err.Error(), "other.sqlite3") {
+		t.Fatalf("the failing database is not named: %v", err)
+	}
+}
+
+// fakeLitestream puts a litestream first on PATH that prints out and exits.
+func fakeLitestream(t *testing.T, out string, exit int) {
+	t.Helper()
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "out"), []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := fmt.Sprintf("#!/bin/sh\ncat %s\nexit %d\n", transport.Quote(filepath.Join(bin, "out")), exit)
+	if err := os.WriteFile(filepath.Join(bin, "litestream"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
 // scriptedTransport answers Accessory calls from a script, one answer a
 // call, the last one over and over.
 type scriptedTransport struct {
@@ -74,6 +125,14 @@ type scriptedTransport struct {
 func (s *scriptedTransport) Accessory(ctx context.Context, accessory string, argv []string) (string, error) {
 	s.calls++
 	return s.answers[min(s.calls, len(s.answers))-1], nil
+}
+
+func (s *scriptedTransport) AccessoryEach(ctx context.Context, accessory string, argvs [][]string) ([]transport.Output, error) {
+	out := make([]transport.Output, len(argvs))
+	for i, argv := range argvs {
+		out[i].Text, out[i].Err = s.Accessory(ctx, accessory, argv)
+	}
+	return out, nil
 }
 
 // A transaction committed while Litestream answers the sync leaves txid one

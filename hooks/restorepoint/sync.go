@@ -50,42 +50,71 @@ func SyncArgs(socket, db string, timeout time.Duration) []string {
 	return []string{"litestream", "sync", "-wait", "-json", "-timeout", strconv.Itoa(secs), "-socket", socket, db}
 }
 
-// Sync asks the running Litestream to replicate db now and waits for the
-// upload. It requires replica_txid == txid.
-//
-// Litestream reads txid after the upload it waited for, so a transaction
-// the app commits in between (the app keeps serving during a deploy) gives
-// replica_txid < txid although the upload finished; the sync is asked
-// again, a few times, before that counts as a replica that is behind.
+// Sync asks the running Litestream to upload one database now.
 func Sync(ctx context.Context, t transport.Transport, socket, db string, timeout time.Duration) (SyncResult, error) {
-	var res SyncResult
+	res, err := SyncAll(ctx, t, socket, []string{db}, timeout)
+	if err != nil {
+		return SyncResult{}, err
+	}
+	return res[0], nil
+}
+
+// SyncAll asks the running Litestream to upload every database now
+// (`litestream sync -wait -json` through its control socket), all in one
+// remote call, and checks that each replica reached the database's TXID.
+// Litestream's /sync handler reads txid after the upload it waited for, so
+// a transaction the app commits in between leaves replica_txid one behind
+// although the upload finished: those databases are asked again, up to
+// syncAttempts times, before the replica is called behind.
+func SyncAll(ctx context.Context, t transport.Transport, socket string, dbs []string, timeout time.Duration) ([]SyncResult, error) {
+	results := make([]SyncResult, len(dbs))
+	pending := make([]int, len(dbs))
+	for i := range dbs {
+		pending[i] = i
+	}
 	for attempt := 1; ; attempt++ {
-		out, err := t.Accessory(ctx, Accessory, SyncArgs(socket, db, timeout))
+		argvs := make([][]string, len(pending))
+		for n, i := range pending {
+			argvs[n] = SyncArgs(socket, dbs[i], timeout)
+		}
+		outs, err := t.AccessoryEach(ctx, Accessory, argvs)
 		if err != nil {
-			return SyncResult{}, classifySync(err, out, socket, db)
+			return nil, classifySync(err, "", socket, strings.Join(dbs, ", "))
 		}
-		if res, err = ParseSync(out); err != nil {
-			return SyncResult{}, fmt.Errorf("litestream sync %s: %w", db, err)
+		var behind []int
+		for n, i := range pending {
+			db, o := dbs[i], outs[n]
+			if o.Err != nil {
+				return nil, classifySync(o.Err, o.Text+" "+o.Err.Error(), socket, db)
+			}
+			res, err := ParseSync(o.Text)
+			if err != nil {
+				return nil, fmt.Errorf("litestream sync %s: %w", db, err)
+			}
+			if res.ReplicaTXID == nil {
+				return nil, fmt.Errorf("litestream sync %s: no replica_txid in the answer (was -wait ignored? the accessory must run Litestream 0.5.x)", db)
+			}
+			results[i] = res
+			if *res.ReplicaTXID != res.TXID {
+				behind = append(behind, i)
+			}
 		}
-		if res.ReplicaTXID == nil {
-			return res, fmt.Errorf("litestream sync %s: no replica_txid in the answer (was -wait ignored? the accessory must run Litestream 0.5.x)", db)
-		}
-		if *res.ReplicaTXID == res.TXID {
-			return res, nil
+		if len(behind) == 0 {
+			return results, nil
 		}
 		if attempt == syncAttempts || ctx.Err() != nil {
-			break
+			r := results[behind[0]]
+			return nil, fmt.Errorf("litestream sync %s: the replica is at TXID %d but the database is at %d after %d syncs: the upload did not finish (replica unreachable or slow?); check `kamal accessory logs litestream`",
+				dbs[behind[0]], *r.ReplicaTXID, r.TXID, syncAttempts)
 		}
+		pending = behind
 		select {
 		case <-time.After(syncPause):
 		case <-ctx.Done():
 		}
 	}
-	return res, fmt.Errorf("litestream sync %s: the replica is at TXID %d but the database is at %d after %d syncs: the upload did not finish (replica unreachable or slow?); check `kamal accessory logs litestream`",
-		db, *res.ReplicaTXID, res.TXID, syncAttempts)
 }
 
-// syncAttempts and syncPause bound the retries of Sync.
 const (
 	syncAttempts = 4
 	syncPause    = 250 * time.Millisecond

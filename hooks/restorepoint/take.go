@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/superfly/ltx"
@@ -39,6 +40,9 @@ type Options struct {
 	Timeouts Timeouts
 	// Destination is Kamal's -d, for the printed commands.
 	Destination string
+	// FirstSetup is true during `kamal setup`, where a missing accessory or
+	// database is expected (the caller skips the restore point).
+	FirstSetup bool
 }
 
 // Point is a verified restore point of one database.
@@ -83,9 +87,42 @@ func Take(ctx context.Context, o Options) ([]Point, error) {
 	if o.Timeouts == (Timeouts{}) {
 		o.Timeouts = DefaultTimeouts
 	}
+	dbs := o.Manifest.Databases()
+	paths := make([]string, len(dbs))
+	for i, db := range dbs {
+		paths[i] = config.DatabasePath(db)
+	}
+	// Every database in one remote call: each kamal call is a Ruby start,
+	// an SSH connection and a run of the app's pre-connect hook.
+	var synced []SyncResult
+	err := o.Printer.Step("litestream sync "+strings.Join(dbs, ", "), func() (string, error) {
+		c, cancel := context.WithTimeout(ctx, o.Timeouts.Sync)
+		defer cancel()
+		var err error
+		synced, err = SyncAll(c, o.Transport, cfglitestream.SocketPath, paths, o.Timeouts.Sync)
+		if err != nil && o.FirstSetup && (errors.Is(err, transport.ErrNotRunning) || errors.Is(err, ErrSocket) || errors.Is(err, ErrNoDatabase)) {
+			// Kamal boots accessories after pre-deploy on a first setup:
+			// the caller says so, this is no failure.
+			return "", &output.ExpectedError{Err: err}
+		}
+		if err != nil {
+			return "", err
+		}
+		parts := make([]string, len(synced))
+		for i, res := range synced {
+			parts[i] = fmt.Sprintf("TXID %s (%d)", ltx.TXID(res.TXID), res.TXID)
+			if len(dbs) > 1 {
+				parts[i] = dbs[i] + " " + parts[i]
+			}
+		}
+		return strings.Join(parts, ", ") + " uploaded", nil
+	})
+	if err != nil {
+		return nil, err
+	}
 	var points []Point
-	for i, db := range o.Manifest.Databases() {
-		p, err := takeOne(ctx, o, db, i == 0)
+	for i, db := range dbs {
+		p, err := takeOne(ctx, o, db, synced[i], i == 0)
 		if err != nil {
 			return points, err
 		}
@@ -94,23 +131,9 @@ func Take(ctx context.Context, o Options) ([]Point, error) {
 	return points, nil
 }
 
-func takeOne(ctx context.Context, o Options, db string, primary bool) (Point, error) {
+func takeOne(ctx context.Context, o Options, db string, res SyncResult, primary bool) (Point, error) {
 	dbPath := config.DatabasePath(db)
 	p := Point{DB: db, Path: dbPath}
-	var res SyncResult
-	err := o.Printer.Step("litestream sync "+db, func() (string, error) {
-		c, cancel := context.WithTimeout(ctx, o.Timeouts.Sync)
-		defer cancel()
-		var err error
-		res, err = Sync(c, o.Transport, cfglitestream.SocketPath, dbPath, o.Timeouts.Sync)
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("TXID %s (%d) uploaded", ltx.TXID(res.TXID), res.TXID), nil
-	})
-	if err != nil {
-		return p, err
-	}
 	p.TXID, p.TXIDHex = res.TXID, ltx.TXID(res.TXID).String()
 
 	r, err := NewReader(o.Manifest, db, o.Transport, o.Lookup)

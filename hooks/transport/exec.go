@@ -45,6 +45,11 @@ func (b *lockedBuffer) String() string {
 // process group so that a deadline kills it and whatever it started
 // (kamal's ssh, a shell's children). It returns the combined output.
 func run(ctx context.Context, dir string, env []string, argv []string, display string) (string, error) {
+	return runInput(ctx, dir, env, argv, display, nil)
+}
+
+// runInput is run with stdin: the bytes given, or nothing at all.
+func runInput(ctx context.Context, dir string, env []string, argv []string, display string, stdin []byte) (string, error) {
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("`%s` not started: %w", display, ctxErr(err))
 	}
@@ -65,6 +70,9 @@ func run(ctx context.Context, dir string, env []string, argv []string, display s
 	cmd.Stderr = w
 	// Hooks get an open stdin that nothing writes: never pass it on.
 	cmd.Stdin = nil
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
 	err := cmd.Run()
 	if err == nil {
 		return out.String(), nil

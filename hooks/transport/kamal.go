@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -104,6 +105,35 @@ func (k *Kamal) Accessory(ctx context.Context, accessory string, argv []string) 
 	return k.run(ctx, args)
 }
 
+// AccessoryEach implements Transport with one `kamal accessory exec`: a
+// shell script runs the commands in turn, each framed with its exit status.
+func (k *Kamal) AccessoryEach(ctx context.Context, accessory string, argvs [][]string) ([]Output, error) {
+	frames := make([]Frame, len(argvs))
+	parts := make([]string, len(argvs))
+	for i, argv := range argvs {
+		frames[i] = NewFrame()
+		parts[i] = frames[i].Section(Join(argv) + " 2>&1")
+	}
+	out, err := k.Accessory(ctx, accessory, []string{"sh", "-c", strings.Join(parts, "; ")})
+	if err != nil {
+		return nil, err
+	}
+	res := make([]Output, len(argvs))
+	for i, f := range frames {
+		text, rc, ok := f.Result(out)
+		display := "kamal accessory exec " + accessory + " " + Quote(Join(argvs[i]))
+		switch {
+		case !ok:
+			res[i].Err = &CommandError{Command: display, Output: out, Err: fmt.Errorf("no answer for this command in the accessory's output")}
+		case rc != 0:
+			res[i] = Output{Text: text, Err: &CommandError{Command: display, ExitCode: rc, Output: text, Err: fmt.Errorf("exit status %d", rc)}}
+		default:
+			res[i].Text = text
+		}
+	}
+	return res, nil
+}
+
 // App implements Transport: `kamal app exec -p -r ROLE -H [-d D]
 // --version=V CMD`. -p alone still runs once per role on the primary host
 // (FACTS §2): -r makes it exactly once, in the role that serves the app.
@@ -132,6 +162,27 @@ func (k *Kamal) Server(ctx context.Context, script string) (string, error) {
 	return k.run(ctx, args)
 }
 
+// Upload implements Transport with `kamal server exec -i`: Kamal runs the
+// system ssh client with its own settings (user, port, keys, proxy) on the
+// primary host, and the content travels on ssh's stdin. Kamal has no other
+// way to copy a file that does not put it on a command line or in its log.
+func (k *Kamal) Upload(ctx context.Context, file string, content []byte) error {
+	frame := NewFrame()
+	dir := path.Dir(file)
+	tmp := file + ".berth-upload"
+	script := frame.Wrap("umask 077 && mkdir -p " + Quote(dir) + " && cat > " + Quote(tmp) + " && mv -f " + Quote(tmp) + " " + Quote(file) + " && echo uploaded")
+	args := append([]string{"server", "exec", "-i"}, k.common()...)
+	args = append(args, script)
+	out, err := runInput(ctx, k.Dir, k.env(), append([]string{k.bin()}, args...), "kamal server exec -i <write "+file+" from stdin>", content)
+	if err != nil {
+		return fmt.Errorf("write %s on the primary host: %w", file, err)
+	}
+	if body, ok := frame.Extract(out); !ok || strings.TrimSpace(body) != "uploaded" {
+		return fmt.Errorf("write %s on the primary host: no confirmation in the output of `kamal server exec -i`: %q", file, lastLines(out, 5))
+	}
+	return nil
+}
+
 // RunningVersion implements Transport with `kamal app version`.
 func (k *Kamal) RunningVersion(ctx context.Context) (string, error) {
 	args := append([]string{"app", "version"}, k.common()...)
@@ -148,8 +199,9 @@ func parseVersion(out string) string {
 	lines := strings.Split(out, "\n")
 	for i, l := range lines {
 		if strings.Contains(l, "App Host:") && i+1 < len(lines) {
+			// Any docker tag, "v1" included, right under the host line.
 			v := strings.TrimSpace(lines[i+1])
-			if versionLike.MatchString(v) {
+			if tagLike.MatchString(v) {
 				return v
 			}
 		}
@@ -162,7 +214,11 @@ func parseVersion(out string) string {
 	return ""
 }
 
-var versionLike = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{2,127}$`)
+var (
+	tagLike = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	// versionLike is stricter, for a line found anywhere in the output.
+	versionLike = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{2,127}$`)
+)
 
 // LocalPath implements Transport: nothing on the server is a local path.
 func (k *Kamal) LocalPath(string) (string, bool) { return "", false }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -27,6 +28,9 @@ type Local struct {
 	Env []string
 	// Version is what RunningVersion reports ("" unknown).
 	Version string
+	// Home is the directory relative paths of Upload are in: the home
+	// directory of the user Kamal connects as (default: this user's).
+	Home string
 }
 
 // Name implements Transport.
@@ -85,6 +89,18 @@ func (l *Local) Accessory(ctx context.Context, accessory string, argv []string) 
 	return run(ctx, "", l.env(), m, Join(m))
 }
 
+// AccessoryEach implements Transport: each command runs here in turn.
+func (l *Local) AccessoryEach(ctx context.Context, accessory string, argvs [][]string) ([]Output, error) {
+	res := make([]Output, len(argvs))
+	for i, argv := range argvs {
+		res[i].Text, res[i].Err = l.Accessory(ctx, accessory, argv)
+		if errors.Is(res[i].Err, ErrTimeout) {
+			return nil, res[i].Err
+		}
+	}
+	return res, nil
+}
+
 // App implements Transport: the command runs with sh in AppDir, with
 // KAMAL_VERSION set to version.
 func (l *Local) App(ctx context.Context, version, command string) (string, error) {
@@ -95,6 +111,33 @@ func (l *Local) App(ctx context.Context, version, command string) (string, error
 // Server implements Transport.
 func (l *Local) Server(ctx context.Context, script string) (string, error) {
 	return run(ctx, "", l.env(), []string{"sh", "-c", script}, "sh -c <berth server script>")
+}
+
+// Upload implements Transport: the file is written here (a relative path
+// under the home directory, as on the server), mode 0600.
+func (l *Local) Upload(_ context.Context, file string, content []byte) error {
+	p := l.mapPath(file)
+	if !filepath.IsAbs(p) {
+		home := l.Home
+		if home == "" {
+			var err error
+			if home, err = os.UserHomeDir(); err != nil {
+				return fmt.Errorf("write %s: %w", file, err)
+			}
+		}
+		p = filepath.Join(home, p)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	tmp := p + ".berth-upload"
+	if err := os.WriteFile(tmp, content, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		return fmt.Errorf("write %s: %w", file, err)
+	}
+	return nil
 }
 
 // RunningVersion implements Transport.

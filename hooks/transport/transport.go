@@ -24,12 +24,22 @@ type Transport interface {
 	// Accessory runs argv inside the running accessory container
 	// (`kamal accessory exec NAME --reuse`).
 	Accessory(ctx context.Context, accessory string, argv []string) (string, error)
+	// AccessoryEach runs each argv inside the running accessory, one after
+	// the other, in a single remote call where the transport can (kamal:
+	// one kamal process, one SSH connection), and returns each command's
+	// output and error. The error is for the call as a whole (the
+	// accessory is not running, the deadline passed).
+	AccessoryEach(ctx context.Context, accessory string, argvs [][]string) ([]Output, error)
 	// App runs a shell command once, in a new container of the app's image
 	// at version on the primary host (`kamal app exec -p --version=V`).
 	App(ctx context.Context, version, command string) (string, error)
 	// Server runs a POSIX shell script on the app's hosts
 	// (`kamal server exec`).
 	Server(ctx context.Context, script string) (string, error)
+	// Upload writes content to a file on the primary host, mode 0600,
+	// through stdin: never on a command line. A relative path is relative
+	// to the SSH user's home directory, like Kamal's own files.
+	Upload(ctx context.Context, path string, content []byte) error
 	// RunningVersion is the version of the app running now, "" if unknown.
 	RunningVersion(ctx context.Context) (string, error)
 	// LocalPath maps a path as the containers or server see it
@@ -39,6 +49,13 @@ type Transport interface {
 	// Describe is how a command given to Accessory, App or Server would be
 	// typed by hand with this transport (for the "what to do" messages).
 	Describe(kind, name string, argv []string) string
+}
+
+// Output is one command's output and error (a *CommandError with its exit
+// status when it failed).
+type Output struct {
+	Text string
+	Err  error
 }
 
 // Kinds for Describe.
@@ -138,6 +155,32 @@ func NewFrame() Frame {
 // own around script's output and exits with script's status.
 func (f Frame) Wrap(script string) string {
 	return "echo; echo " + f.begin + "; " + script + "; rc=$?; echo; echo " + f.end + "; exit $rc"
+}
+
+// Section returns a script that prints script's output and exit status
+// between the markers and goes on (several sections share one call).
+func (f Frame) Section(script string) string {
+	return "echo; echo " + f.begin + "; " + script + "; rc=$?; echo; echo \"" + rcPrefix + "$rc\"; echo; echo " + f.end
+}
+
+const rcPrefix = "@@berth-rc="
+
+// Result reads a section's output and exit status.
+func (f Frame) Result(out string) (text string, rc int, ok bool) {
+	body, ok := f.Extract(out)
+	if !ok {
+		return "", 0, false
+	}
+	body = strings.TrimSuffix(body, "\n")
+	i := strings.LastIndex(body, rcPrefix)
+	if i < 0 || (i > 0 && body[i-1] != '\n') {
+		return "", 0, false
+	}
+	if _, err := fmt.Sscanf(body[i+len(rcPrefix):], "%d", &rc); err != nil {
+		return "", 0, false
+	}
+	// The echo before the status ended the command's last line.
+	return strings.TrimSuffix(body[:i], "\n"), rc, true
 }
 
 // Extract returns what the wrapped script printed: the lines between a line

@@ -92,6 +92,9 @@ func (s *Site) Transport(appDir string) *transport.Local {
 		Map:      map[string]string{config.StorageMount: s.Storage, cfglitestream.ConfigPath: s.Config},
 		Programs: map[string]string{"litestream": s.Bin},
 		AppDir:   appDir,
+		// Kamal's files (the app's env file) stay in the site, not in
+		// this machine's real home directory.
+		Home: filepath.Join(filepath.Dir(s.Storage), "home"),
 	}
 }
 

@@ -25,7 +25,8 @@ type command struct {
 
 var commands = map[string]command{
 	"config":        {"write and check the Traefik, Kamal and Litestream config (berth config help)", cli.Run},
-	"maintenance":   {"maintenance on|off|status [--message M] [--until T | --for D] [--all] [-d DEST]", hookcli.Maintenance},
+	"maintenance":   {"maintenance on|off|pause|resume|status [--message M] [--until T | --for D] [--all] [-d DEST]", hookcli.Maintenance},
+	"bypass-token":  {"print a token that lets its bearer past this app's pages [--for 1h] [--secret-file PATH] [-d DEST]", hookcli.BypassToken},
 	"restore-point": {"take a verified Litestream restore point now [--check]; `restore-point list` shows them", hookcli.RestorePoint},
 	"smoke":         {"run the post-deploy smoke checks [-d DEST]", hookcli.Smoke},
 	"hook":          {"run a Kamal hook: hook pre-deploy|post-deploy|docker-setup|pre-app-boot|post-app-boot", hookcli.Hook},

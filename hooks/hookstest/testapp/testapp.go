@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/wombatworkouts/berth/config"
+	"github.com/wombatworkouts/berth/config/kamal"
 )
 
 // Options shape the manifest.
@@ -21,6 +22,8 @@ type Options struct {
 	StateDir string
 	// Extra is appended to the manifest verbatim.
 	Extra string
+	// ExtraMaintenance is appended inside maintenance: (indented keys).
+	ExtraMaintenance string
 	// Queue adds storage.queue_database.
 	Queue bool
 }
@@ -57,7 +60,7 @@ func New(t testing.TB, o Options) *App {
 	if o.Queue {
 		b.WriteString("storage:\n  queue_database: production_queue.sqlite3\n")
 	}
-	b.WriteString("maintenance:\n  policy: " + o.Policy + "\n  message: Back soon.\n")
+	b.WriteString("maintenance:\n  policy: " + o.Policy + "\n  message: Back soon.\n" + o.ExtraMaintenance)
 	b.WriteString("server:\n  acme:\n    email: ops@shop-example.net\n  state_dir: " + o.StateDir + "\n")
 	b.WriteString(o.Extra)
 	if err := os.MkdirAll(filepath.Join(dir, "config"), 0o755); err != nil {
@@ -69,6 +72,20 @@ func New(t testing.TB, o Options) *App {
 	m, err := config.LoadFrom(dir, config.DefaultPath)
 	if err != nil {
 		t.Fatalf("test manifest: %v\n%s", err, b.String())
+	}
+	// config/deploy.yml as `berth config render` writes it (pre-deploy
+	// reads it for the app's env file).
+	deployYML, err := kamal.Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config", "deploy.yml"), deployYML, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Kamal requires the destination's file for -d production, which the
+	// tests use.
+	if err := os.WriteFile(filepath.Join(dir, "config", "deploy.production.yml"), []byte("# production: nothing differs\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	return &App{Dir: dir, StateDir: o.StateDir, Replica: o.Replica, Manifest: m}
 }

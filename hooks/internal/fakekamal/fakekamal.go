@@ -72,7 +72,7 @@ func act(args []string) int {
 			fmt.Println("  INFO [1a2b3c4d] Running '...' on 203.0.113.10")
 			fmt.Println("App Host: 203.0.113.10")
 			cmd := exec.Command("sh", "-c", args[len(args)-1])
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 			if err := cmd.Run(); err != nil {
 				if ee, ok := err.(*exec.ExitError); ok {
 					return ee.ExitCode()

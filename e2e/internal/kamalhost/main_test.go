@@ -1,0 +1,5 @@
+package kamalhost
+
+import "testing"
+
+func TestMain(m *testing.M) { Main(m) }
