@@ -30,7 +30,7 @@ const kamalDefaultDeployTimeout = 30
 // hardest case of the promise that an app booting within its start period
 // deploys. (The 26 s is a race on Docker 25+ against a 30 s
 // deploy_timeout: measured here, the 5 s probes sometimes caught it at
-// 27.4 s and sometimes only at 34.8 s. An app still booting at 29 s is
+// 27.6 s and sometimes only at 34.8 s. An app still booting at 29 s is
 // always missed by the probe before it and seen about 5 s later.)
 const bootInsideStartPeriod = 1 * time.Second
 
