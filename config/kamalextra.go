@@ -15,7 +15,7 @@ var kamalOwned = []string{
 	"service", "image", "registry",
 	"servers.web.hosts", "servers.web.proxy", "servers.web.cmd",
 	"servers.web.labels.traefik.*",
-	"servers.web.options.health-*",
+	"servers.web.options.health-*", "servers.web.options.restart",
 	"accessories.litestream",
 	"proxy", "traefik",
 }
@@ -41,6 +41,11 @@ func KamalOwned(p string) bool {
 var kamalOwnedWhy = map[string]string{
 	"proxy":   "is kamal-proxy's configuration; berth routes with Traefik (servers.web.proxy: false)",
 	"traefik": "is a Kamal 1 key that Kamal 2 rejects; Traefik is configured by berth",
+	// Kamal 2.12 takes it as the container's policy instead of its own;
+	// earlier Kamal 2 releases refuse the key, or repeat it on the
+	// `docker run --rm` of every `kamal app exec`, which Docker refuses.
+	"servers.web.options.restart": "Kamal runs every app container with --restart unless-stopped, which is what berth " +
+		"needs (Docker brings a crashed app back); earlier Kamal 2 releases refuse a restart option: remove it",
 }
 
 // validateKamal checks the kamal: section: a mapping whose keys do not touch

@@ -62,6 +62,7 @@ func (v *validator) validate() {
 	v.validateSmoke()
 	v.validateServer()
 	v.validateKamal()
+	v.validateDeployTimeout()
 }
 
 func (v *validator) validateHosts() {

@@ -30,6 +30,8 @@ go mod download
 
 echo "setup: Traefik $(bash e2e/scripts/build-traefik.sh)"
 echo "setup: litestream $(bash e2e/scripts/build-litestream.sh)"
+echo "setup: dockerd $(bash e2e/scripts/build-dockerd.sh)"
+echo "setup: Debian base $(bash e2e/scripts/build-debian-base.sh)"
 if [[ -n ${KAMAL:-} ]]; then
   echo "setup: kamal $($KAMAL version) (\$KAMAL)"
 elif command -v kamal >/dev/null; then

@@ -28,7 +28,7 @@ type Finding struct {
 // missing or different (routing, health gating, registry, backups), and so
 // does the storage volume. A parent of such a path is required too: a
 // missing servers.web lacks its labels. Anything else berth writes (logging,
-// builder, aliases, the restart policy) is recommended.
+// builder, aliases, deploy_timeout) is recommended.
 func isRequired(path string) bool {
 	if config.KamalOwned(path) || path == "volumes" {
 		return true
@@ -83,6 +83,12 @@ func (c *checker) conflicts(have *yaml.Node) {
 	if get(have, "proxy") != nil {
 		c.findings = append(c.findings, Finding{Path: "proxy",
 			Problem: "configures kamal-proxy, which berth replaces with Traefik; with servers.web.proxy: false it is unused: remove it"})
+	}
+	if get(get(get(get(have, "servers"), "web"), "options"), "restart") != nil {
+		c.findings = append(c.findings, Finding{Path: "servers.web.options.restart",
+			Problem: "repeats what Kamal already does (it runs every app container with --restart unless-stopped); " +
+				"earlier Kamal 2 releases refuse the key (\"Cannot set restart policy in docker options\") or pass it " +
+				"to every `kamal app exec` container, which Docker refuses with --rm: remove it"})
 	}
 	if get(have, "asset_path") != nil {
 		c.findings = append(c.findings, Finding{Path: "asset_path",

@@ -67,6 +67,7 @@ func checkRailsGenerated(t *testing.T, deploy []byte) {
 		"accessories":       true,
 		"asset_path":        false,
 		"logging":           false,
+		"deploy_timeout":    false,
 	} {
 		f, ok := got[path]
 		if !ok {
@@ -85,8 +86,8 @@ func checkRailsGenerated(t *testing.T, deploy []byte) {
 			t.Errorf("%s matches what berth writes, but was reported: %+v", present, f)
 		}
 	}
-	if len(got) != 8 {
-		t.Errorf("got %d findings, want 8: %v", len(got), got)
+	if len(got) != 9 {
+		t.Errorf("got %d findings, want 9: %v", len(got), got)
 	}
 }
 
@@ -105,6 +106,7 @@ servers:
       my.own.label: kept
     options:
       health-cmd: <%= ENV["HEALTH"] %>
+      restart: unless-stopped
 registry:
   server: ghcr.io
   username: wombatworkouts
@@ -124,8 +126,11 @@ x-anchors: &a {}
 	if f := got["servers.web.options.health-interval"]; !f.Required || f.Problem != "missing" {
 		t.Errorf("health-interval finding = %+v", f)
 	}
-	if f := got["servers.web.options.restart"]; f.Required || f.Problem != "missing" {
-		t.Errorf("restart finding = %+v", f)
+	if f, ok := got["servers.web.options.restart"]; !ok || f.Required || !strings.Contains(f.Problem, "--restart unless-stopped") {
+		t.Errorf("restart finding = %+v (want a recommendation to remove it)", f)
+	}
+	if f := got["deploy_timeout"]; f.Required || f.Problem != "missing" || f.Fix != "deploy_timeout: 43" {
+		t.Errorf("deploy_timeout finding = %+v", f)
 	}
 	if f := got["servers.web.labels.traefik.http.services.wombat_workouts.loadbalancer.passhostheader"]; !f.Required {
 		t.Errorf("service label finding = %+v", f)

@@ -72,10 +72,44 @@ func Deploy(m *config.Manifest) *yaml.Node {
 		// berth's own keys alone.
 		merge(root, &m.Kamal)
 	}
+	addDeployTimeout(root, m)
 	ynode.Comment(root, "volumes", "SQLite databases and Active Storage files; Litestream replicates the databases.")
 	ynode.Comment(root, "accessories", "One Litestream per app, never inside the app container: two Litestreams\n"+
 		"replicating one database corrupt the backup (only this accessory may).")
 	return root
+}
+
+// addDeployTimeout writes deploy_timeout right after servers, with the
+// arithmetic behind it (config.HealthTiming). A manifest that Load
+// validated always has parseable durations; without them nothing is written
+// and Kamal's own 30 s applies.
+func addDeployTimeout(root *yaml.Node, m *config.Manifest) {
+	timing, err := m.Health.Container.Timing()
+	if err != nil {
+		return
+	}
+	comment := "How long Kamal waits for the new container to turn healthy before it stops it and\n" +
+		"keeps the old one. Kamal does not give up early on \"unhealthy\", so this is also how\n" +
+		"long a broken version takes to fail its deploy:\n" + timing.Explain() + "."
+	if _, own := m.KamalDeployTimeout(); own {
+		// merge already put the manifest's value at the end.
+		comment = "Set in berth.yml's kamal: section; berth would write " + fmt.Sprint(timing.DeployTimeout()) +
+			":\n" + timing.Explain() + "."
+	} else {
+		insertAfter(root, "servers", "deploy_timeout", ynode.Int(timing.DeployTimeout()))
+	}
+	ynode.Comment(root, "deploy_timeout", comment)
+}
+
+// insertAfter puts key: v into mapping m right after the key named after.
+func insertAfter(m *yaml.Node, after, key string, v *yaml.Node) {
+	i := indexOf(m, after)
+	if i < 0 {
+		ynode.Add(m, key, v)
+		return
+	}
+	rest := append([]*yaml.Node{ynode.Str(key), v}, m.Content[i+2:]...)
+	m.Content = append(m.Content[:i+2], rest...)
 }
 
 func webRole(m *config.Manifest) *yaml.Node {
@@ -95,10 +129,13 @@ func webRole(m *config.Manifest) *yaml.Node {
 			"health-timeout", ynode.Str(h.Timeout),
 			"health-retries", ynode.Int(h.Retries),
 			"health-start-period", ynode.Str(h.StartPeriod),
-			"restart", ynode.Str("unless-stopped"),
 		),
 	)
 	ynode.Comment(role, "proxy", "Traefik routes to these containers (labels); kamal-proxy is not used.")
+	ynode.Comment(role, "options", "Docker's health check gates the switch-over (Kamal waits for \"healthy\") and\n"+
+		"Traefik's routing. The start period is the app's boot budget; deploy_timeout\n"+
+		"below is derived from it. No restart: here: Kamal runs every app container\n"+
+		"with --restart unless-stopped itself.")
 	return role
 }
 
