@@ -78,6 +78,9 @@ func parse(data []byte, file, baseDir string) (*Manifest, error) {
 		return nil, d.errs.err()
 	}
 	m.applyDefaults()
+	if major, minor, ok := LockedKamal(baseDir); ok {
+		m.KamalVersion = [2]int{major, minor}
+	}
 	v := &validator{m: m}
 	v.validate()
 	v.readTemplate(baseDir)

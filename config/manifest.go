@@ -112,6 +112,9 @@ type Manifest struct {
 
 	// Path is the file the manifest was read from (for messages).
 	Path string `yaml:"-"`
+	// KamalVersion is the major and minor version of Kamal the app pins
+	// in its Gemfile.lock, zero when unknown.
+	KamalVersion [2]int `yaml:"-"`
 	// Template is the content of maintenance.template_file, read by Load
 	// so that generators stay free of file I/O.
 	Template string `yaml:"-"`

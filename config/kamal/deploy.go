@@ -73,10 +73,31 @@ func Deploy(m *config.Manifest) *yaml.Node {
 		merge(root, &m.Kamal)
 	}
 	addDeployTimeout(root, m)
+	addHooksOutput(root, m)
 	ynode.Comment(root, "volumes", "SQLite databases and Active Storage files; Litestream replicates the databases.")
 	ynode.Comment(root, "accessories", "One Litestream per app, never inside the app container: two Litestreams\n"+
 		"replicating one database corrupt the backup (only this accessory may).")
 	return root
+}
+
+// hooksOutputSince is the first Kamal that accepts hooks_output; older ones
+// refuse the key, so it is written only when the app's Gemfile.lock pins
+// this or a later Kamal.
+var hooksOutputSince = [2]int{2, 11}
+
+// addHooksOutput makes Kamal show what berth's pre-deploy and post-deploy
+// print on a normal deploy (the restore point and its restore command, the
+// smoke checks); without it Kamal shows hook output only with -v or when a
+// hook fails. The manifest's kamal: section may set it otherwise.
+func addHooksOutput(root *yaml.Node, m *config.Manifest) {
+	v := m.KamalVersion
+	if v[0] < hooksOutputSince[0] || v[0] == hooksOutputSince[0] && v[1] < hooksOutputSince[1] || indexOf(root, "hooks_output") >= 0 {
+		return
+	}
+	root.Content = append(root.Content, ynode.Str("hooks_output"),
+		ynode.Map("pre-deploy", ynode.Str("verbose"), "post-deploy", ynode.Str("verbose")))
+	ynode.Comment(root, "hooks_output", fmt.Sprintf("Show berth's pre-deploy and post-deploy lines (restore point, smoke checks) on every\n"+
+		"deploy: Kamal %d.%d, pinned in Gemfile.lock, accepts this key (2.11 and later do).", v[0], v[1]))
 }
 
 // addDeployTimeout writes deploy_timeout right after servers, with the

@@ -54,8 +54,16 @@ func TestBerthHooksUnderRealKamal(t *testing.T) {
 
 	// 1. First deploy without `kamal setup`: no env file exists on the
 	// server, and db:migrate still gets the secrets.
-	a.mustKamal(t, "deploy", "--skip-push", "--version", "v1")
+	r := a.mustKamal(t, "deploy", "--skip-push", "--version", "v1")
 	a.assertLive(t)
+	// hooks_output (rendered for the Kamal 2.12 in Gemfile.lock, accepted
+	// by the real one) shows berth's lines on a normal deploy: the restore
+	// command is on screen, not only with -v.
+	for _, want := range []string{"to restore it: kamal accessory exec litestream", "ok   smoke checks"} {
+		if !strings.Contains(r.Output, want) {
+			t.Errorf("a deploy at default verbosity does not show %q:\n%s", want, r.Output)
+		}
+	}
 	calls := a.srv.NewCalls(t)
 	for _, word := range []string{"db:migrate:status", "db:migrate"} {
 		m := migrations(calls, word)
