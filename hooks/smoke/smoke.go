@@ -306,11 +306,11 @@ func redirectCheck(ctx context.Context, o Options, host, u, wantPrefix string) (
 	switch resp.StatusCode {
 	case 301, 302, 303, 307, 308:
 	default:
-		return "", fmt.Errorf("GET %s answered %d, want a redirect to %s...", u, resp.StatusCode, wantPrefix)
+		return "", fmt.Errorf("GET %s answered %d, want a redirect to a URL starting %s", u, resp.StatusCode, wantPrefix)
 	}
 	loc := resp.Header.Get("Location")
 	if !strings.HasPrefix(loc, wantPrefix) {
-		return "", fmt.Errorf("GET %s redirects to %q, want %s...", u, loc, wantPrefix)
+		return "", fmt.Errorf("GET %s redirects to %q, want a URL starting %s", u, loc, wantPrefix)
 	}
 	d := fmt.Sprintf("%d -> %s", resp.StatusCode, loc)
 	if cert != "" {

@@ -2,7 +2,6 @@ package kamalsim
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -137,5 +136,5 @@ func servedVersion(t *testing.T, base string) string {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Sprint("no answer")
+	return "no answer"
 }

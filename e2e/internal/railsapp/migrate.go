@@ -108,6 +108,8 @@ func (e *MigrationError) Unwrap() error { return e.Err }
 
 // ErrNoSchemaTable is db:migrate:status on a database that was never
 // migrated (Rails aborts with this message).
+//
+//lint:ignore ST1005 Rails' own words, which berth's status parser reads
 var ErrNoSchemaTable = errors.New("Schema migrations table does not exist yet.")
 
 const (

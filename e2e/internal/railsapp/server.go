@@ -197,7 +197,7 @@ func (s *Server) Run(term <-chan os.Signal) error {
 	db, err := OpenDB(s.cfg.DBPath, s.cfg.Threads)
 	if err != nil {
 		s.srv.Close()
-		return fmt.Errorf("Puma failed to boot: %w", err)
+		return fmt.Errorf("puma failed to boot: %w", err)
 	}
 	defer db.Close()
 	s.mu.Lock()

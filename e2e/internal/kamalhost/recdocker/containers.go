@@ -128,9 +128,11 @@ func parseContainerFilter(values []string) (containerFilter, error) {
 		case "label", "name", "ancestor", "id", "health", "network":
 		case "status":
 			if !validStatus[val] {
+				//lint:ignore ST1005 Docker's own words, which Kamal sees
 				return nil, fmt.Errorf("Error response from daemon: invalid filter 'status=%s'", val)
 			}
 		default:
+			//lint:ignore ST1005 Docker's own words, which Kamal sees
 			return nil, fmt.Errorf("Error response from daemon: invalid filter '%s'", k)
 		}
 		f[k] = append(f[k], val)
