@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 )
 
 // BinDir is where the binaries live, relative to the app.
@@ -141,5 +140,3 @@ func copyExecutable(src, dst string) error {
 	return os.Rename(tmp, dst)
 }
 
-// IsStub reports whether data is a berth stub.
-func IsStub(data []byte) bool { return strings.Contains(string(data), Marker) }

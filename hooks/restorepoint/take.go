@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -228,5 +227,3 @@ func rate(n int64, d time.Duration) string {
 	return fmt.Sprintf("%.0f MiB/s", float64(n)/(1<<20)/d.Seconds())
 }
 
-// TempDir is where restore checks go by default.
-func TempDir() string { return os.TempDir() }

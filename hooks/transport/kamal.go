@@ -223,26 +223,6 @@ var (
 // LocalPath implements Transport: nothing on the server is a local path.
 func (k *Kamal) LocalPath(string) (string, bool) { return "", false }
 
-// Describe implements Transport.
-func (k *Kamal) Describe(kind, name string, argv []string) string {
-	flags := ""
-	if k.Destination != "" {
-		flags = " -d " + k.Destination
-	}
-	switch kind {
-	case KindAccessory:
-		return fmt.Sprintf("kamal accessory exec %s --reuse%s %s", name, flags, Quote(Join(argv)))
-	case KindApp:
-		role := ""
-		if k.Role != "" {
-			role = " -r " + k.Role
-		}
-		return fmt.Sprintf("kamal app exec -p%s%s %s", role, flags, Quote(Join(argv)))
-	default:
-		return fmt.Sprintf("kamal server exec%s %s", flags, Quote(Join(argv)))
-	}
-}
-
 // maxCommand keeps one remote command under Linux's 128 KiB limit for a
 // single argument (sshd hands it to the login shell as one).
 const maxCommand = 100 << 10

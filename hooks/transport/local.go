@@ -143,16 +143,3 @@ func (l *Local) Upload(_ context.Context, file string, content []byte) error {
 // RunningVersion implements Transport.
 func (l *Local) RunningVersion(context.Context) (string, error) { return l.Version, nil }
 
-// Describe implements Transport.
-func (l *Local) Describe(kind, name string, argv []string) string {
-	m := make([]string, len(argv))
-	for i, a := range argv {
-		m[i] = l.mapArg(a)
-	}
-	if kind == KindAccessory && len(argv) > 0 {
-		if p, ok := l.Programs[argv[0]]; ok {
-			m[0] = p
-		}
-	}
-	return Join(m)
-}

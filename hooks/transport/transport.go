@@ -46,9 +46,6 @@ type Transport interface {
 	// (/rails/storage/production.sqlite3) to a path on this machine, or
 	// reports false when it is not reachable from here.
 	LocalPath(p string) (string, bool)
-	// Describe is how a command given to Accessory, App or Server would be
-	// typed by hand with this transport (for the "what to do" messages).
-	Describe(kind, name string, argv []string) string
 }
 
 // Output is one command's output and error (a *CommandError with its exit
@@ -57,13 +54,6 @@ type Output struct {
 	Text string
 	Err  error
 }
-
-// Kinds for Describe.
-const (
-	KindAccessory = "accessory"
-	KindApp       = "app"
-	KindServer    = "server"
-)
 
 // ErrNotRunning is wrapped when the accessory or app container is not
 // running (first `kamal setup`, a stopped accessory).
