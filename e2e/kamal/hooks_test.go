@@ -169,3 +169,49 @@ func argAfter(args []string, flag string) string {
 	}
 	return ""
 }
+
+// `kamal setup` runs docker-setup (no secrets: berth reads none there), then
+// the first deploy, where pre-deploy meets no Litestream accessory yet
+// (Kamal boots accessories after it) and skips the restore point and the
+// migration without a FAIL line; post-deploy still holds the lock there.
+//
+// docker-setup writes Traefik's files where a server keeps them
+// (/etc/traefik, /opt/berth): this machine plays the server, so the test
+// runs only where neither exists, and removes what it wrote.
+func TestBerthHooksOnKamalSetup(t *testing.T) {
+	for _, p := range []string{"/etc/traefik", "/opt/berth"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Skipf("%s exists on this machine, which plays the server here: kamal setup would change it (a real Traefik's?), so this test does not run", p)
+		}
+	}
+	t.Cleanup(func() {
+		os.RemoveAll("/etc/traefik")
+		os.RemoveAll("/opt/berth")
+	})
+	a := newBerthApp(t, "berthk2")
+	r := a.mustKamal(t, "setup", "--skip-push", "--version", "v1")
+	if strings.Contains(r.Output, "FAIL") {
+		t.Errorf("a successful first kamal setup printed a FAIL line:\n%s", r.Output)
+	}
+	for _, want := range []string{"skip restore point: first `kamal setup`", "skip db:migrate: first `kamal setup`", "ok   smoke checks"} {
+		if !strings.Contains(r.Output, want) {
+			t.Errorf("kamal setup's output lacks %q:\n%s", want, r.Output)
+		}
+	}
+	var traefikRun, appRun bool
+	for _, c := range a.srv.NewCalls(t) {
+		if len(c.Argv) > 0 && c.Argv[0] == "run" && contains(c.Argv, "berth-traefik") {
+			traefikRun = true
+		}
+		if len(c.Argv) > 0 && c.Argv[0] == "run" && contains(c.Argv, "berthk2-web-v1") {
+			appRun = true
+		}
+	}
+	if !traefikRun || !appRun {
+		t.Fatalf("docker-setup started Traefik: %v; the app booted: %v", traefikRun, appRun)
+	}
+	if _, err := os.Stat("/etc/traefik/dynamic/berthk2.yml"); err != nil {
+		t.Fatalf("docker-setup did not write the app's dynamic file: %v", err)
+	}
+	a.assertLive(t)
+}
