@@ -272,3 +272,25 @@ func copyNode(n *yaml.Node, budget *int) (*yaml.Node, error) {
 	}
 	return &out, nil
 }
+
+// UnknownKamalKeys returns the key nodes of a deploy.yml mapping that Kamal
+// 2.12 does not accept where they are (Kamal 1's healthcheck:, a typo):
+// berth does not carry those into the manifest, since Kamal would refuse
+// them anyway. Top-level x- keys are not reported.
+func UnknownKamalKeys(deploy *yaml.Node) map[*yaml.Node]bool {
+	out := map[*yaml.Node]bool{}
+	if deploy == nil || deploy.Kind != yaml.MappingNode {
+		return out
+	}
+	eachKamalEntry(deploy, "", "", func(e kamalEntry) bool {
+		if e.Key.Kind != yaml.ScalarNode || e.Parent == "" && strings.HasPrefix(e.Key.Value, "x-") {
+			return false
+		}
+		if !e.Known {
+			out[e.Key] = true
+			return false
+		}
+		return true
+	})
+	return out
+}

@@ -173,3 +173,11 @@ func looksLikeCredential(s string) bool {
 
 // isERB: Kamal evaluates ERB in deploy.yml, so <%= ... %> is not a literal.
 func isERB(s string) bool { return strings.Contains(s, "<%") }
+
+// HoldsSecret reports whether a deploy.yml value under key looks like a
+// secret written in clear: a secret's name with a value that is more than a
+// flag, or a credential-shaped value. Callers hide such values in what they
+// print and never copy them into the manifest.
+func HoldsSecret(key string, value *yaml.Node) bool {
+	return (isSecretName(key) && !harmlessValue(value)) || secretIn(value)
+}

@@ -148,6 +148,7 @@ func (c *cmd) init(args []string) int {
 			return c.fail("%s: %v", source, err)
 		}
 		fmt.Fprintf(c.out, "read %s\n", source)
+		c.carry(&in, data, source, target)
 	} else {
 		in = fromDirectory(c.dir)
 	}
@@ -227,6 +228,10 @@ func (c *cmd) render(args []string) int {
 	if err != nil {
 		return c.fail("rendering %s: %v", *manifest, err)
 	}
+	changed, deploy, ok := c.keepDeploy(c.path(pos[0]), m, *manifest, *force)
+	if !ok {
+		return ExitFailed
+	}
 	written, err := render.Write(c.path(pos[0]), files, *force)
 	for _, p := range written {
 		fmt.Fprintf(c.out, "wrote %s\n", c.rel(p))
@@ -234,6 +239,7 @@ func (c *cmd) render(args []string) int {
 	if err != nil {
 		return c.fail("%v", err)
 	}
+	c.reportReplaced(deploy, changed)
 	if filepath.Clean(pos[0]) != "config" {
 		fmt.Fprintf(c.out, "note: deploy.yml uploads %s to the Litestream accessory; render into config/ (or copy litestream.yml there) before deploying\n",
 			litestream.LocalConfigPath)
@@ -329,6 +335,7 @@ func (c *cmd) check(args []string) int {
 	}
 	c.printFindings(*deploy+" lacks what berth needs:", findings, true)
 	c.printFindings("Recommended (berth writes these; the app runs without them):", findings, false)
+	c.printUncarried(data, m, *deploy, *manifest, starterOnly)
 
 	prod, err := os.ReadFile(c.path(railscheck.Path))
 	switch {
