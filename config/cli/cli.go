@@ -35,11 +35,13 @@ const usage = `usage: berth config <command> [flags]
 Commands:
   init [--from config/deploy.yml] [--force] [-f config/berth.yml]
         write a starter manifest, taking what it can from an existing deploy.yml
+        (its settings berth does not write itself go into the kamal: section)
   render [-f config/berth.yml] [--force] [--allow-placeholders] DIR
         write traefik/static.yml, traefik/dynamic/<app>.yml, deploy.yml and
         litestream.yml into DIR (usually: berth config render config); refuses
         placeholders such as 203.0.113.10 or app.example.com unless
-        --allow-placeholders
+        --allow-placeholders, and to drop a setting of an existing deploy.yml
+        that the manifest does not carry (it names the kamal: entry to add)
   check [-f config/berth.yml] [--deploy config/deploy.yml]
         say exactly what an existing deploy.yml lacks for berth, and check
         config/environments/production.rb for assume_ssl and force_ssl
