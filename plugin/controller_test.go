@@ -73,6 +73,10 @@ func TestPrecedence(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := newController("precedence-"+string(rune('a'+i)), s, true)
+			t.Cleanup(func() { c.serverW.unwatch(c); c.appW.unwatch(c) })
+			deadline := time.Now().Add(5 * time.Second)
+			c.serverW.waitFirstLook(deadline)
+			c.appW.waitFirstLook(deadline)
 			snap := c.current()
 			if snap.mode != tc.mode || snap.source != tc.source || snap.message != tc.message {
 				t.Errorf("snapshot = mode %q source %q message %q, want %q %q %q", snap.mode, snap.source, snap.message, tc.mode, tc.source, tc.message)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"time"
 )
@@ -46,7 +45,7 @@ func (c *controller) recordProbe(err error, now time.Time) {
 		c.failStreak = 0
 		if !c.healthy && c.okStreak >= c.s.health.healthyThreshold {
 			c.healthy = true
-			log.Printf("berth[%s]: health probe passes again", c.s.app)
+			logInfo("berth[%s]: health probe passes again", c.s.app)
 		}
 	} else {
 		c.probeError = err.Error()
@@ -54,7 +53,7 @@ func (c *controller) recordProbe(err error, now time.Time) {
 		c.okStreak = 0
 		if c.healthy && c.failStreak >= c.s.health.unhealthyThreshold {
 			c.healthy = false
-			log.Printf("berth[%s]: health probe failing: %v", c.s.app, err)
+			logError("berth[%s]: health probe failing: %v", c.s.app, err)
 		}
 	}
 	registry.mu.Lock()
