@@ -56,6 +56,13 @@ func newInstance(ctx context.Context, next http.Handler, cfg *Config, name strin
 	if next == nil {
 		return nil, fmt.Errorf("berth: %s: no next handler", name)
 	}
+	if cfg == nil {
+		return nil, fmt.Errorf("berth: no configuration given (middleware %s)", name)
+	}
+	cfg, err := applyOptions(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%v (middleware %s)", err, name)
+	}
 	s, err := compile(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%v (middleware %s)", err, name)
