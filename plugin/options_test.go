@@ -23,7 +23,9 @@ func TestApplyOptionsDecodes(t *testing.T) {
 		{"label list", map[string]interface{}{"allowCIDRs": "10.0.0.0/8, 127.0.0.1"}, func(c *Config) interface{} { return c.AllowCIDRs }, []string{"10.0.0.0/8", "127.0.0.1"}},
 		{"yaml list", map[string]interface{}{"alwaysPass": []interface{}{"/up", "/health*"}}, func(c *Config) interface{} { return c.AlwaysPass }, []string{"/up", "/health*"}},
 		{"health group, any case", map[string]interface{}{"HEALTH": map[string]interface{}{"Interval": "2s", "healthythreshold": "2"}},
-			func(c *Config) interface{} { return []interface{}{c.Health.Interval, c.Health.HealthyThreshold, c.Health.Path} }, []interface{}{"2s", 2, "/up"}},
+			func(c *Config) interface{} {
+				return []interface{}{c.Health.Interval, c.Health.HealthyThreshold, c.Health.Path}
+			}, []interface{}{"2s", 2, "/up"}},
 		{"interface keys", map[string]interface{}{"health": map[interface{}]interface{}{"path": "/ping"}}, func(c *Config) interface{} { return c.Health.Path }, "/ping"},
 		{"windows", map[string]interface{}{"windows": []interface{}{map[string]interface{}{"start": "a", "End": "b", "message": "m"}}},
 			func(c *Config) interface{} { return c.Windows }, []Window{{Start: "a", End: "b", Message: "m"}}},
