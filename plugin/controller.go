@@ -202,7 +202,7 @@ func acquire(ctx context.Context, key string, s *settings, next http.Handler) *c
 // context cancelled around the time the new instance is built) never
 // restarts the poller or forgets health.
 func (c *controller) stopGrace() time.Duration {
-	g := 10 * time.Second
+	g := minStopGrace
 	if h := 3 * c.s.health.interval; h > g {
 		g = h
 	}
@@ -218,6 +218,10 @@ func (c *controller) release() {
 	}
 	c.armStopLocked(c.stopGrace())
 }
+
+// minStopGrace is the shortest stopGrace (a variable so that tests can
+// let a released controller go sooner).
+var minStopGrace = 10 * time.Second
 
 // busyRecheck is how often a controller kept alive by held requests looks
 // again whether it can stop.
