@@ -31,7 +31,8 @@ func TestRenderedOptionsAreAcceptedByThePlugin(t *testing.T) {
 		})
 	}
 	t.Run("everything set", func(t *testing.T) {
-		m := manifest(t, `health:
+		m := manifest(t, `  trusted_proxies: [10.0.0.0/8]  # under server:, which base ends with
+health:
   path: /healthz
   probe: {enabled: true, interval: 2s, timeout: 3s, healthy_threshold: 2, unhealthy_threshold: 3}
 maintenance:
@@ -43,7 +44,6 @@ maintenance:
   windows:
     - {start: "2026-01-10T02:00:00Z", end: "2026-01-10T02:30:00Z", message: Upgrade}
   allow_cidrs: [198.51.100.0/24, "2001:db8::/32"]
-  trusted_proxies: [10.0.0.0/8]
   bypass: {secret_file: /var/lib/berth/state/bypass.key, cookie: c, header: X-B}
   always_pass: [/up, /assets/*]
   status_path: /_s
