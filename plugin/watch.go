@@ -144,7 +144,9 @@ func (w *fileWatcher) look() {
 	st := &watchedState{present: w.file.present, good: w.file.good}
 	w.state.Store(st)
 	if st.present {
-		logInfo("berth: %s: mode %s%s", w.path, st.good.Mode, describeWriter(st.good))
+		// string(): Yaegi hands a field of this named type to a variadic
+		// interface{} parameter as its own node, not the value.
+		logInfo("berth: %s: mode %s%s", w.path, string(st.good.Mode), describeWriter(st.good))
 	} else {
 		logInfo("berth: %s: removed (live)", w.path)
 	}
