@@ -106,10 +106,10 @@ func (w *fileWatcher) current() *watchedState {
 }
 
 func (w *fileWatcher) run() {
-	defer recoverGoroutine("", "state file watcher for "+w.path)
+	defer recoverGoroutine("watcher", "state file watcher for "+w.path)
 	first := true
 	for {
-		safely("", "state file watcher for "+w.path, w.look)
+		safely("watcher", "state file watcher for "+w.path, w.look)
 		if first {
 			close(w.ready)
 			first = false

@@ -226,7 +226,7 @@ func run(duration time.Duration, conns, rounds, toggles int, pin bool) error {
 
 	tg, err := measureToggles(url["live"]+"/t", stateDir, "bench-live", toggles)
 	if err != nil {
-		return fmt.Errorf("toggle latency: %w", err)
+		return fmt.Errorf("toggle latency: %w\nTraefik's log (errors only):\n%s", err, tr.LogTail(30))
 	}
 
 	placement := "unpinned"

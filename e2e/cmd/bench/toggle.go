@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/wombatworkouts/berth/plugin"
@@ -50,6 +51,7 @@ func measureToggles(url, stateDir, app string, n int) (toggleResult, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return toggleResult{}, err
 	}
+	var res toggleResult
 	// switchTo prepares the whole file first (written and synced, as
 	// berth does), so that only the rename is timed.
 	switchTo := func(mode plugin.Mode, want int) (time.Duration, error) {
@@ -86,9 +88,11 @@ func measureToggles(url, stateDir, app string, n int) (toggleResult, error) {
 				return time.Since(start), nil
 			}
 		}
-		return 0, fmt.Errorf("%s: still not %d 5 s after the rename", mode, want)
+		// What berth says it is doing (127.0.0.1 is allowlisted for
+		// berth live, so it may read the status).
+		st, _ := httpGet(url[:strings.LastIndex(url, "/")] + "/_berth/status")
+		return 0, fmt.Errorf("%s: still not %d 5 s after the rename (switch %d); berth's status: %s", mode, want, len(res.on)+1, st)
 	}
-	var res toggleResult
 	rng := rand.New(rand.NewSource(1))
 	for i := 0; i < n; i++ {
 		time.Sleep(time.Duration(100+rng.Intn(400)) * time.Millisecond)
