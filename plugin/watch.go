@@ -105,21 +105,28 @@ func (w *fileWatcher) current() *watchedState {
 	return w.state.Load().(*watchedState)
 }
 
+// run looks at the file every interval until the last controller lets go.
+// It waits on one Ticker for its whole life: under Yaegi in Traefik, a
+// loop that waited on a fresh time.NewTimer in each round was seen to stop
+// after a few rounds for good (its timer never fired; about one run in two
+// of e2e/config's maintenance check), and a Ticker never was.
 func (w *fileWatcher) run() {
 	defer recoverGoroutine("watcher", "state file watcher for "+w.path)
-	first := true
+	safely("watcher", "state file watcher for "+w.path, w.look)
+	close(w.ready)
+	every := w.interval.Load()
+	t := time.NewTicker(time.Duration(every))
+	defer t.Stop()
 	for {
-		safely("watcher", "state file watcher for "+w.path, w.look)
-		if first {
-			close(w.ready)
-			first = false
-		}
-		t := time.NewTimer(time.Duration(w.interval.Load()))
 		select {
 		case <-w.stop:
-			t.Stop()
 			return
 		case <-t.C:
+		}
+		safely("watcher", "state file watcher for "+w.path, w.look)
+		if d := w.interval.Load(); d != every {
+			every = d
+			t.Reset(time.Duration(d))
 		}
 	}
 }

@@ -438,3 +438,52 @@ func TestStatusShowsWhoAndWhen(t *testing.T) {
 		t.Errorf("status by %v at %v, want alice@laptop at 2026-12-01T02:40:00Z", st["by"], st["at"])
 	}
 }
+
+// State files keep being seen for as long as Traefik runs, at the INFO
+// level berth renders: after a burst of configuration reloads, every switch
+// between maintenance and live reaches visitors within a second. (A state
+// file watcher that waited on a fresh timer each round was seen to stop for
+// good after a few rounds under Traefik's Yaegi, in about half the runs.)
+func TestStateFilesSeenAfterReloads(t *testing.T) {
+	const app = "keepseeing"
+	tr, err := traefikrun.Start(t.TempDir(), traefikrun.Options{ThrottleDuration: 100 * time.Millisecond, LogLevel: "INFO"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	dir := t.TempDir()
+	be := startBackend(t, app)
+	apply(t, tr, app+".yml", dynamicFile(
+		[]route{{name: app, middlewares: []string{app + "-berth"}, servers: []string{be.URL()}}},
+		map[string]string{app + "-berth": berthMiddleware(fmt.Sprintf("app: %s\nstateDir: %s\nhealth:\n  enabled: false", app, dir))},
+	), app)
+	for i := 0; i < 20; i++ {
+		if err := tr.WriteDynamic("reloads.yml", dynamicFile([]route{{name: fmt.Sprintf("reload%d", i), servers: []string{be.URL()}}}, nil)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	for i := 0; i < 30; i++ {
+		mode, want := plugin.ModeMaintenance, 503
+		if i%2 == 1 {
+			mode, want = plugin.ModeLive, 200
+		}
+		time.Sleep(time.Duration(150+(i*97)%400) * time.Millisecond)
+		writeState(t, dir, app, plugin.State{Mode: mode})
+		start := time.Now()
+		for {
+			resp, err := visitor.Get(tr.WebURL + "/" + app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				break
+			}
+			if time.Since(start) > time.Second {
+				t.Fatalf("switch %d to %s not seen within 1s (still %d)", i+1, mode, resp.StatusCode)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
