@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -118,4 +119,35 @@ func TestEditDistance(t *testing.T) {
 			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, d, tc.d)
 		}
 	}
+}
+
+// Whatever a provider hands over, applyOptions answers with a config or
+// an error naming a key, never a panic.
+func FuzzApplyOptions(f *testing.F) {
+	for _, seed := range []string{
+		`{"app":"a","holdTimout":"5s"}`,
+		`{"health":{"interval":2,"enabled":"true"},"windows":[{"start":"x"}]}`,
+		`{"allowCIDRs":"1.2.3.4, 5.6.7.8","status":"503","maxHeld":1e30}`,
+		`{"windows":[[]],"health":[],"message":{"a":[1]}}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, doc string) {
+		var opts map[string]interface{}
+		if json.Unmarshal([]byte(doc), &opts) != nil {
+			return
+		}
+		cfg := CreateConfig()
+		cfg.Options = opts
+		got, err := applyOptions(cfg)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "berth: ") {
+				t.Errorf("error %q does not start with berth:", err)
+			}
+			return
+		}
+		if got == nil || got.Options != nil {
+			t.Errorf("applyOptions returned %+v", got)
+		}
+	})
 }
