@@ -487,3 +487,56 @@ func TestStateFilesSeenAfterReloads(t *testing.T) {
 		}
 	}
 }
+
+// Health probes never stop for good: six apps probed every 100 ms through
+// Traefik at INFO level, after a burst of reloads, each keep being probed
+// for 15 s. A probe may take up to its 5 s timeout, so only a silence of
+// more than 7 s counts. (The prober used to wait on a fresh timer each
+// round; under Traefik's Yaegi it stopped for good within seconds in two
+// runs of three, leaving an app that goes down served as live.)
+func TestProbesNeverStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 s")
+	}
+	tr, err := traefikrun.Start(t.TempDir(), traefikrun.Options{ThrottleDuration: 100 * time.Millisecond, LogLevel: "INFO"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Stop()
+	be := startBackend(t, "probes")
+	const apps = 6
+	var routes []route
+	mws := map[string]string{}
+	for i := 0; i < apps; i++ {
+		n := fmt.Sprintf("probes%d", i)
+		routes = append(routes, route{name: n, middlewares: []string{n + "-berth"}, servers: []string{be.URL()}})
+		mws[n+"-berth"] = berthMiddleware(fmt.Sprintf("app: %s\nstatusPath: /%s/_status\nallowCIDRs: [\"127.0.0.1\"]\nhealth:\n  interval: 100ms", n, n))
+	}
+	apply(t, tr, "probes.yml", dynamicFile(routes, mws), "probes0")
+	for i := 0; i < 20; i++ {
+		if err := tr.WriteDynamic("reloads.yml", dynamicFile([]route{{name: fmt.Sprintf("reload%d", i), servers: []string{be.URL()}}}, nil)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	last := make([]string, apps)
+	seen := make([]time.Time, apps)
+	var longest time.Duration
+	start := time.Now()
+	for time.Since(start) < 15*time.Second {
+		for i := 0; i < apps; i++ {
+			st := statusOf(t, tr, fmt.Sprintf("/probes%d/_status", i))
+			if p, _ := st["last_probe"].(string); p != last[i] {
+				if !seen[i].IsZero() && time.Since(seen[i]) > longest {
+					longest = time.Since(seen[i])
+				}
+				last[i], seen[i] = p, time.Now()
+			}
+			if time.Since(seen[i]) > 7*time.Second {
+				t.Fatalf("app %d: no probe for %s: %v", i, time.Since(seen[i]).Round(time.Millisecond), st)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("longest gap between observed probes: %s", longest.Round(time.Millisecond))
+}
