@@ -247,6 +247,7 @@ server:                 # shared by every app on the server: keep it identical
   plugin:
     source: local
   state_dir: %s
+  # trusted_proxies: [10.0.0.2/32]  # only behind a proxy or load balancer (its address)
 `, dashed, app, config.DefaultAccessKeyIDSecret, config.DefaultSecretKeySecret,
 		q("ops@"+apex), config.DefaultTraefikVersion, config.DefaultStateDir)
 	if in.Kamal != nil && len(in.Kamal.Content) > 0 {
