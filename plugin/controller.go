@@ -71,7 +71,6 @@ type controller struct {
 	s   *settings
 
 	snap atomic.Value // *snapshot
-	live atomic.Bool  // snapshot says live and healthy
 	eff  atomic.Int32 // the snapshot's effective mode, as an eff* code
 	next atomic.Value // *nextHolder, the newest instance's next handler
 	held atomic.Int64

@@ -142,7 +142,7 @@ func TestInitThenRenderKeepsTheUsersSettings(t *testing.T) {
 // them, even with --force, names each with its line, and writes nothing.
 func TestRenderRefusesToDropSettings(t *testing.T) {
 	dir := ownApp(t, ownDeploy)
-	code, out, errs := run(dir, "init", "--from", "none.yml")
+	code, _, _ := run(dir, "init", "--from", "none.yml")
 	if code == cli.ExitOK {
 		t.Fatal("init --from none.yml worked")
 	}
@@ -157,7 +157,7 @@ server:
   acme:
     email: ops@wombatworkouts.com
 `)
-	code, out, errs = run(dir, "render", "config", "--force")
+	code, out, errs := run(dir, "render", "config", "--force")
 	expect(t, "render --force", code, cli.ExitFailed, out+errs,
 		"config/deploy.yml has settings that config/berth.yml does not carry, and rendering would drop them:",
 		`config/deploy.yml:6: servers.job: a mapping (berth writes nothing there)`,
