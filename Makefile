@@ -3,8 +3,12 @@ SHELL := /bin/bash
 GO    ?= go
 
 TRAEFIK = $$(bash $(CURDIR)/e2e/scripts/build-traefik.sh)
+STATICCHECK = $$(bash $(CURDIR)/scripts/staticcheck.sh)
+# go test -json, read back into ok/FAIL lines, failures in full, every skip
+# with its reason and a closing count; a skipped test fails make test.
+REPORT = (cd $(CURDIR)/e2e && $(GO) run ./cmd/testreport)
 
-.PHONY: setup traefik test unit yaegi e2e bench demo walkthrough hooks install fuzz fmt
+.PHONY: setup traefik test lint unit yaegi e2e bench demo walkthrough hooks install fuzz fmt
 
 setup:
 	bash scripts/setup.sh
@@ -12,19 +16,26 @@ setup:
 traefik:
 	@bash e2e/scripts/build-traefik.sh
 
-## test: everything: unit tests, the plugin under Yaegi, and the real Traefik end-to-end tests.
-test: unit e2e
+## test: everything: gofmt, vet and staticcheck, unit tests, the plugin under Yaegi, and the end-to-end tests
+## against the real Traefik, Kamal, Docker, Litestream and Pebble. Every test must run: a skip fails it.
+test: lint unit e2e
+
+lint:
+	@files=$$(gofmt -l plugin config hooks e2e pluginsource.go); if [ -n "$$files" ]; then echo "gofmt: $$files (make fmt)"; exit 1; fi
+	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
+	$(STATICCHECK) ./...
+	cd e2e && $(STATICCHECK) ./...
 
 unit:
-	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	set -o pipefail; $(GO) test -race -count=1 -json ./... | $(REPORT)
 
 ## yaegi: the behaviour tests against the plugin interpreted as Traefik does it.
 yaegi:
 	cd e2e && $(GO) test -count=1 ./yaegi/...
 
 e2e:
-	cd e2e && $(GO) vet ./... && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) test -count=1 -timeout 30m ./...
+	set -o pipefail; cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) test -count=1 -timeout 30m -json ./... | $(REPORT)
 
 ## bench: wrk against the real Traefik (no middleware, berth live, berth maintenance) and Go benchmarks.
 bench:

@@ -28,6 +28,7 @@ echo "setup: Go modules"
 go mod download
 (cd e2e && go mod download)
 
+echo "setup: staticcheck $(bash scripts/staticcheck.sh)"
 echo "setup: Traefik $(bash e2e/scripts/build-traefik.sh)"
 echo "setup: litestream $(bash e2e/scripts/build-litestream.sh)"
 echo "setup: dockerd $(bash e2e/scripts/build-dockerd.sh)"

@@ -110,7 +110,9 @@ func (l *Local) App(ctx context.Context, version, command string) (string, error
 
 // Server implements Transport.
 func (l *Local) Server(ctx context.Context, script string) (string, error) {
-	return run(ctx, "", l.env(), []string{"sh", "-c", script}, "sh -c <berth server script>")
+	// On stdin, not as an argument: docker-setup's script carries the
+	// plugin's source, more than one argument may hold (128 KiB).
+	return runInput(ctx, "", l.env(), []string{"sh", "-s"}, "sh -s <berth server script>", []byte(script))
 }
 
 // Upload implements Transport: the file is written here (a relative path

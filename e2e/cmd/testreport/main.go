@@ -54,6 +54,15 @@ func report(in io.Reader, out io.Writer, allow *regexp.Regexp) int {
 			pkgFailed = true
 			continue
 		}
+		if e.Action == "build-output" {
+			// Go 1.24+ reports a package that does not build this way.
+			fmt.Fprint(out, e.Output)
+			continue
+		}
+		if e.Action == "build-fail" {
+			pkgFailed = true
+			continue
+		}
 		if e.Test == "" {
 			if e.Action == "output" && (strings.HasPrefix(e.Output, "ok") || strings.HasPrefix(e.Output, "FAIL") || strings.HasPrefix(e.Output, "?")) {
 				fmt.Fprint(out, e.Output)
