@@ -232,6 +232,11 @@ func verifyCert(cs tls.ConnectionState, host string, o Options) (string, error) 
 	if now.Before(leaf.NotBefore) {
 		return "", fmt.Errorf("%w for %s is not valid before %s", ErrCertificate, host, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
+	if traefikDefault(leaf) {
+		return "", fmt.Errorf("%w for %s is Traefik's default certificate: the CA has not issued one for this name yet "+
+			"(does its DNS record point at the server? Traefik's log says why the order failed; a name that failed is "+
+			"ordered again at the next deploy or Traefik restart)", ErrCertificate, host)
+	}
 	inter := x509.NewCertPool()
 	for _, c := range cs.PeerCertificates[1:] {
 		inter.AddCert(c)
@@ -299,6 +304,21 @@ func verifyStaging(chain []*x509.Certificate, host string) (string, error) {
 		}
 	}
 	return fmt.Sprintf("staging chain: %s, not checked against trusted roots (server.acme.staging is true)", issuedBy(leaf)), nil
+}
+
+// traefikDefault recognises the certificate Traefik serves for a name it
+// has no certificate for: self-signed, "TRAEFIK DEFAULT CERT", for a
+// random name under .traefik.default (Traefik v3).
+func traefikDefault(c *x509.Certificate) bool {
+	if c.Subject.CommonName == "TRAEFIK DEFAULT CERT" {
+		return true
+	}
+	for _, n := range c.DNSNames {
+		if strings.HasSuffix(n, ".traefik.default") {
+			return true
+		}
+	}
+	return false
 }
 
 // issuedBy names a certificate's issuer the way an operator recognises it.

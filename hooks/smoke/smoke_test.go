@@ -170,6 +170,10 @@ func TestSmokeDeadline(t *testing.T) {
 	}
 }
 
+// traefikDefaultName is the kind of name Traefik v3 gives the self-signed
+// certificate it serves for a name it has none for.
+const traefikDefaultName = "3f2a9c0d41b7e6a85d0c1e2f3a4b5c6d.7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b.traefik.default"
+
 // withIssuer appends the issuing CA's certificate to the chain the server
 // sends, as Traefik sends Let's Encrypt's intermediate.
 func withIssuer(leaf tls.Certificate, ca *testcerts.CA) tls.Certificate {
@@ -199,7 +203,9 @@ func TestSmokeUnderStaging(t *testing.T) {
 	}{
 		{"staging chain", true, good, ""},
 		{"not staging: untrusted", false, good, "is not trusted (issued by berth test CA"},
-		{"default certificate", true, ca.Leaf(t, names, now.Add(-day), now.Add(80*day), true), "is self-signed"},
+		{"self-signed", true, ca.Leaf(t, names, now.Add(-day), now.Add(80*day), true), "is self-signed"},
+		{"Traefik default certificate under staging", true, ca.Leaf(t, []string{traefikDefaultName}, now.Add(-day), now.Add(365*day), true), "is Traefik's default certificate: the CA has not issued one"},
+		{"Traefik default certificate", false, ca.Leaf(t, []string{traefikDefaultName}, now.Add(-day), now.Add(365*day), true), "is Traefik's default certificate: the CA has not issued one"},
 		{"issuer not sent", true, ca.Leaf(t, names, now.Add(-day), now.Add(80*day), false), "came without its issuer's certificate"},
 		{"another issuer sent", true, withIssuer(ca.Leaf(t, names, now.Add(-day), now.Add(80*day), false), other), "did not sign"},
 		{"another name", true, withIssuer(ca.Leaf(t, []string{"other.example.org"}, now.Add(-day), now.Add(80*day), false), ca), "is not valid for"},
