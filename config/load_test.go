@@ -114,6 +114,8 @@ func TestParseErrors(t *testing.T) {
 		{"bad window", "", "maintenance:\n  windows:\n    - start: tomorrow\n      end: 2026-01-10T02:30:00Z\n", []string{":17: maintenance.windows[0].start:", "RFC 3339"}},
 		{"window ends first", "", "maintenance:\n  windows:\n    - start: 2026-01-10T03:00:00Z\n      end: 2026-01-10T02:30:00Z\n", []string{"maintenance.windows[0].end: must be after start"}},
 		{"bare ip in allow_cidrs", "", "maintenance:\n  allow_cidrs: [198.51.100.7]\n", []string{`:16: maintenance.allow_cidrs[0]: "198.51.100.7" is an address, not a range; write 198.51.100.7/32`}},
+		{"trusted proxies under maintenance", "", "maintenance:\n  trusted_proxies: [10.0.0.0/8]\n", []string{":16: maintenance.trusted_proxies: moved to server.trusted_proxies"}},
+		{"bad trusted proxy", "    email: ops@wombatworkouts.com\n", "    email: ops@wombatworkouts.com\n  trusted_proxies: [10.0.0.0/33]\n", []string{`:15: server.trusted_proxies[0]: "10.0.0.0/33"`}},
 		{"status out of range", "", "maintenance:\n  status: 200\n", []string{":16: maintenance.status: 200 is out of range (400 to 599)"}},
 		{"bad retry_after", "", "maintenance:\n  retry_after: soon\n", []string{`:16: maintenance.retry_after: "soon" is not a duration`}},
 		{"missing template file", "", "maintenance:\n  template_file: nope.html\n", []string{`:16: maintenance.template_file: cannot read "nope.html"`}},

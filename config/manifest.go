@@ -205,11 +205,13 @@ type Maintenance struct {
 	RetryAfter         string   `yaml:"retry_after"`
 	Windows            []Window `yaml:"windows"`
 	AllowCIDRs         []string `yaml:"allow_cidrs"`
-	TrustedProxies     []string `yaml:"trusted_proxies"`
-	Bypass             Bypass   `yaml:"bypass"`
-	AlwaysPass         []string `yaml:"always_pass"`
-	StatusPath         string   `yaml:"status_path"`
-	PollInterval       string   `yaml:"poll_interval"`
+	// TrustedProxies moved to server.trusted_proxies; kept so that an
+	// old manifest gets an error saying so rather than "unknown key".
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Bypass         Bypass   `yaml:"bypass"`
+	AlwaysPass     []string `yaml:"always_pass"`
+	StatusPath     string   `yaml:"status_path"`
+	PollInterval   string   `yaml:"poll_interval"`
 }
 
 // Window is a scheduled maintenance window (RFC 3339 times).
@@ -270,6 +272,13 @@ type Server struct {
 	TraefikVersion string `yaml:"traefik_version"`
 	Plugin         Plugin `yaml:"plugin"`
 	StateDir       string `yaml:"state_dir"`
+	// TrustedProxies are the proxies or load balancers in front of
+	// Traefik (e.g. a Hetzner Load Balancer's private address). Traefik's
+	// entry points keep X-Forwarded-For only from these
+	// (forwardedHeaders.trustedIPs), and berth's plugin takes the client
+	// address from it only when the peer is one of them: both from this
+	// one list, since either alone never sees the forwarded address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // ACME is the Let's Encrypt resolver.

@@ -226,8 +226,9 @@ func (v *validator) validateMaintenance() {
 	for i, c := range mt.AllowCIDRs {
 		v.check(fmt.Sprintf("maintenance.allow_cidrs[%d]", i), checkCIDR(c))
 	}
-	for i, c := range mt.TrustedProxies {
-		v.check(fmt.Sprintf("maintenance.trusted_proxies[%d]", i), checkCIDR(c))
+	if len(mt.TrustedProxies) > 0 {
+		v.bad("maintenance.trusted_proxies", "moved to server.trusted_proxies: Traefik's entry points drop X-Forwarded-For "+
+			"from peers they do not trust before berth sees it, so berth renders both from the one server-wide list")
 	}
 	if f := mt.Bypass.SecretFile; f != "" {
 		switch {
@@ -346,6 +347,9 @@ func (v *validator) validateServer() {
 		}
 	default:
 		v.bad("server.plugin.source", fmt.Sprintf("%q must be %s or %s", s.Plugin.Source, PluginLocal, PluginCatalog))
+	}
+	for i, c := range s.TrustedProxies {
+		v.check(fmt.Sprintf("server.trusted_proxies[%d]", i), checkCIDR(c))
 	}
 	if !strings.HasPrefix(s.StateDir, "/") || filepath.Clean(s.StateDir) != s.StateDir || s.StateDir == "/" {
 		v.bad("server.state_dir", fmt.Sprintf("%q must be a clean absolute directory such as %s", s.StateDir, DefaultStateDir))

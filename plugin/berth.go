@@ -9,7 +9,6 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"log"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -56,6 +55,13 @@ func New(ctx context.Context, next http.Handler, cfg *Config, name string) (h ht
 func newInstance(ctx context.Context, next http.Handler, cfg *Config, name string) (*Berth, error) {
 	if next == nil {
 		return nil, fmt.Errorf("berth: %s: no next handler", name)
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("berth: no configuration given (middleware %s)", name)
+	}
+	cfg, err := applyOptions(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%v (middleware %s)", err, name)
 	}
 	s, err := compile(cfg)
 	if err != nil {
@@ -144,7 +150,7 @@ func recoverRequest(b *Berth, w http.ResponseWriter, r *http.Request) {
 	if p == http.ErrAbortHandler {
 		panic(p)
 	}
-	log.Printf("berth[%s]: recovered from a panic serving %s %s: %v", b.s.app, r.Method, r.URL.Path, p)
+	logError("berth[%s]: recovered from a panic serving %s %s: %v", b.s.app, r.Method, r.URL.Path, p)
 	http.Error(w, "Internal Server Error", http.StatusInternalServerError)
 }
 
@@ -174,13 +180,22 @@ func serveRest(b *Berth, w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	serveHeld(b, w, r, eff)
+}
+
+// serveHeld holds (paused, unavailable) or retries (deploying) r. The
+// controller counts it as busy meanwhile, so a configuration change that
+// lets this controller go cannot stop it under a waiting request.
+func serveHeld(b *Berth, w http.ResponseWriter, r *http.Request, eff int32) {
+	b.c.busy.Add(1)
+	defer b.c.busy.Add(-1)
 	now := time.Now()
 	if eff == effDeploying {
-		b.forward(w, r, now.Add(s.holdTimeout))
+		b.forward(w, r, now.Add(b.s.holdTimeout))
 		return
 	}
 	// Paused or unavailable: hold.
-	deadline := now.Add(s.holdTimeout)
+	deadline := now.Add(b.s.holdTimeout)
 	snap, ok := b.hold(r, deadline)
 	if r.Context().Err() != nil {
 		return // the client went away while held

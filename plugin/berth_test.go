@@ -54,6 +54,10 @@ func (l *logCapture) lines(substr string) []string {
 
 func TestMain(m *testing.M) {
 	log.SetOutput(testLog)
+	// Each line is marked with the level Traefik would give it, so tests
+	// can check that routine news and faults are told apart.
+	infoSink = func(line string) { _, _ = testLog.Write([]byte("info: " + line + "\n")) }
+	errorSink = func(line string) { _, _ = testLog.Write([]byte("error: " + line + "\n")) }
 	os.Exit(m.Run())
 }
 

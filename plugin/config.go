@@ -10,60 +10,71 @@ import (
 	"time"
 )
 
-// Config is the middleware configuration as Traefik decodes it (mapstructure:
-// Go field names, case-insensitive, weakly typed). Durations are strings such
-// as "500ms" or "10s" so that they read the same in YAML, TOML and labels.
+// Config is the middleware configuration. Traefik hands the user's options
+// over in Options (its decoder sees no other field, see options.go); New
+// checks them and applies them over the defaults CreateConfig set. Durations
+// are strings such as "500ms" or "10s" so that they read the same in YAML,
+// TOML and labels.
 type Config struct {
 	// App names the hosted app (the Kamal service). It names the state file
 	// apps/<app>.json and appears on the page and in the status endpoint.
-	App string
+	App string `mapstructure:"-"`
 
 	// Enabled forces maintenance from static configuration.
-	Enabled bool
+	Enabled bool `mapstructure:"-"`
 	// Message is shown during maintenance; UnavailableMessage when the app is
 	// down (health probe failing) or a hold timed out.
-	Message            string
-	UnavailableMessage string
+	Message            string `mapstructure:"-"`
+	UnavailableMessage string `mapstructure:"-"`
 
 	// StateDir holds server.json and apps/<app>.json, written by `berth
 	// maintenance`. Empty disables run-time state files.
-	StateDir     string
-	PollInterval string
+	StateDir string `mapstructure:"-"`
+	// PollInterval is how often the state files are looked at: a stat,
+	// and a read only when the file changed (or a second has passed), so
+	// it can be short. 100ms puts a `berth maintenance on` in front of
+	// visitors within about 50ms on average.
+	PollInterval string `mapstructure:"-"`
 
 	// Windows are scheduled maintenance windows.
-	Windows []Window
+	Windows []Window `mapstructure:"-"`
 
 	// Status is the HTTP status of the page; RetryAfter is used when neither
 	// a window nor the state file says when the app will be back.
-	Status       int
-	RetryAfter   string
-	Template     string
-	TemplateFile string
+	Status       int    `mapstructure:"-"`
+	RetryAfter   string `mapstructure:"-"`
+	Template     string `mapstructure:"-"`
+	TemplateFile string `mapstructure:"-"`
 
 	// Operator bypass.
-	AllowCIDRs       []string
-	TrustedProxies   []string
-	BypassSecret     string
-	BypassSecretFile string
-	BypassCookie     string
-	BypassHeader     string
-	AlwaysPass       []string
-	StatusPath       string
+	AllowCIDRs       []string `mapstructure:"-"`
+	TrustedProxies   []string `mapstructure:"-"`
+	BypassSecret     string   `mapstructure:"-"`
+	BypassSecretFile string   `mapstructure:"-"`
+	BypassCookie     string   `mapstructure:"-"`
+	BypassHeader     string   `mapstructure:"-"`
+	AlwaysPass       []string `mapstructure:"-"`
+	StatusPath       string   `mapstructure:"-"`
 
-	Health HealthConfig
+	Health HealthConfig `mapstructure:"-"`
 
 	// HoldTimeout bounds how long a request is held (paused, unavailable) or
 	// retried (deploying) before the page is served; MaxHeld bounds how many
 	// requests may wait at once.
-	HoldTimeout string
-	MaxHeld     int
+	HoldTimeout string `mapstructure:"-"`
+	MaxHeld     int    `mapstructure:"-"`
 
 	// Fallback marks an instance on a router that only gets requests while
 	// no container of the app runs (a file-provider router at the lowest
 	// priority, whose service goes nowhere): every visitor gets the
 	// unavailable page, or the maintenance page when one applies, and
 	// nothing is forwarded or probed.
-	Fallback bool
+	Fallback bool `mapstructure:"-"`
+
+	// Options receives every option as Traefik decoded it (see options.go):
+	// New applies them over the fields above, refusing unknown keys and
+	// values of the wrong type in berth's words. Go callers leave it nil.
+	Options map[string]interface{} `mapstructure:",remain" json:"-"`
 }
 
 // Window is a scheduled maintenance window; Start and End are RFC 3339.
@@ -93,7 +104,7 @@ func CreateConfig() *Config {
 	return &Config{
 		Message:            "We are making some improvements and will be back shortly.",
 		UnavailableMessage: "The app is temporarily unavailable. Please try again in a moment.",
-		PollInterval:       "500ms",
+		PollInterval:       "100ms",
 		Status:             503,
 		RetryAfter:         "30s",
 		BypassCookie:       "berth_bypass",

@@ -29,7 +29,7 @@ func TestCreateConfigDefaultsAreValid(t *testing.T) {
 		name      string
 		got, want interface{}
 	}{
-		{"pollInterval", s.pollInterval, 500 * time.Millisecond},
+		{"pollInterval", s.pollInterval, 100 * time.Millisecond},
 		{"status", s.status, 503},
 		{"retryAfter", s.retryAfter, 30 * time.Second},
 		{"holdTimeout", s.holdTimeout, 10 * time.Second},

@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"log"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,10 @@ type snapshot struct {
 	source  string
 	message string
 	until   time.Time
+	// by and at are the winning state file's writer and time, for the
+	// status endpoint.
+	by      string
+	at      time.Time
 	since   time.Time
 	healthy bool
 	// lastProbe and probeError describe the newest health probe.
@@ -68,10 +71,14 @@ type controller struct {
 	s   *settings
 
 	snap atomic.Value // *snapshot
-	live atomic.Bool  // snapshot says live and healthy
 	eff  atomic.Int32 // the snapshot's effective mode, as an eff* code
 	next atomic.Value // *nextHolder, the newest instance's next handler
 	held atomic.Int64
+	// busy counts requests being held or retried: a controller with busy
+	// requests is not stopped, so a configuration change (which starts a
+	// new controller and lets this one go) never strands a held request
+	// without the state and health updates it waits for.
+	busy atomic.Int64
 
 	// notLive (the snapshot is not live and healthy) and inMaintenance
 	// (eff is maintenance) are for the request path: each holds one token
@@ -90,10 +97,13 @@ type controller struct {
 	// with a changed templateFile shows the new page.
 	pages *settings
 
+	// serverW and appW read the state files (nil without a stateDir);
+	// they are shared with other controllers and never take mu.
+	serverW *fileWatcher
+	appW    *fileWatcher
+
 	mu         sync.Mutex
 	changed    chan struct{} // closed and replaced on every new snapshot
-	serverFile *stateFile
-	appFile    *stateFile
 	healthy    bool
 	okStreak   int
 	failStreak int
@@ -141,6 +151,7 @@ func healthKey(s *settings) string {
 func acquire(ctx context.Context, key string, s *settings, next http.Handler) *controller {
 	registry.mu.Lock()
 	c := registry.byKey[key]
+	fresh := c == nil
 	if c == nil {
 		healthy, seen := registry.lastHealth[healthKey(s)]
 		if !seen || !s.health.enabled {
@@ -160,6 +171,15 @@ func acquire(ctx context.Context, key string, s *settings, next http.Handler) *c
 	}
 	registry.mu.Unlock()
 
+	if fresh {
+		// Outside every lock: a blocked file costs this one New at most
+		// firstLookWait, and nothing else.
+		deadline := time.Now().Add(firstLookWait)
+		if c.serverW != nil {
+			c.serverW.waitFirstLook(deadline)
+			c.appW.waitFirstLook(deadline)
+		}
+	}
 	c.next.Store(&nextHolder{h: next})
 	c.mu.Lock()
 	if c.pages != s {
@@ -181,7 +201,7 @@ func acquire(ctx context.Context, key string, s *settings, next http.Handler) *c
 // context cancelled around the time the new instance is built) never
 // restarts the poller or forgets health.
 func (c *controller) stopGrace() time.Duration {
-	g := 10 * time.Second
+	g := minStopGrace
 	if h := 3 * c.s.health.interval; h > g {
 		g = h
 	}
@@ -195,13 +215,37 @@ func (c *controller) release() {
 	if c.refs > 0 || c.stopTimer != nil {
 		return
 	}
-	c.stopTimer = time.AfterFunc(c.stopGrace(), func() {
+	c.armStopLocked(c.stopGrace())
+}
+
+// minStopGrace is the shortest stopGrace (a variable so that tests can
+// let a released controller go sooner).
+var minStopGrace = 10 * time.Second
+
+// busyRecheck is how often a controller kept alive by held requests looks
+// again whether it can stop.
+const busyRecheck = time.Second
+
+// armStopLocked stops c after d unless an instance picks it up again
+// meanwhile or requests are still held or retried by it. Called with
+// registry.mu held.
+func (c *controller) armStopLocked(d time.Duration) {
+	c.stopTimer = time.AfterFunc(d, func() {
 		defer recoverGoroutine(c.s.app, "stop")
 		registry.mu.Lock()
 		defer registry.mu.Unlock()
-		if c.refs == 0 && registry.byKey[c.key] == c {
-			delete(registry.byKey, c.key)
-			close(c.stop)
+		if c.refs != 0 || registry.byKey[c.key] != c {
+			return
+		}
+		if c.busy.Load() > 0 {
+			c.armStopLocked(busyRecheck)
+			return
+		}
+		delete(registry.byKey, c.key)
+		close(c.stop)
+		if c.serverW != nil {
+			c.serverW.unwatch(c)
+			c.appW.unwatch(c)
 		}
 	})
 }
@@ -218,15 +262,27 @@ func newController(key string, s *settings, healthy bool) *controller {
 		inMaintenance: make(chan struct{}, 1),
 	}
 	c.notLive <- struct{}{} // until the first publish says otherwise
-	if s.stateDir != "" {
-		c.serverFile = &stateFile{path: ServerStatePath(s.stateDir)}
-		c.appFile = &stateFile{path: AppStatePath(s.stateDir, s.app)}
-	}
+	// Under mu: a watcher that already runs may call stateFileChanged as
+	// soon as c subscribes, and must find both watchers set.
 	c.mu.Lock()
-	c.pollStateFiles()
+	if s.stateDir != "" {
+		c.serverW = watch(ServerStatePath(s.stateDir), c)
+		c.appW = watch(AppStatePath(s.stateDir, s.app), c)
+	}
 	c.publishLocked(time.Now())
 	c.mu.Unlock()
 	return c
+}
+
+// stateFileChanged is called by a watcher when one of c's files changed.
+func (c *controller) stateFileChanged() {
+	safely(c.s.app, "state update", func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		now := time.Now()
+		c.publishLocked(now)
+		c.preparePagesLocked(now, false)
+	})
 }
 
 func (c *controller) start() {
@@ -253,35 +309,37 @@ func (c *controller) nextHandler() http.Handler {
 	return c.next.Load().(*nextHolder).h
 }
 
+// tickEvery is how often a controller re-evaluates time-bound sources
+// (a state's until, a window's start and end) and refreshes a counting-down
+// Retry-After. The files themselves are watched by fileWatcher.
+func (c *controller) tickEvery() time.Duration {
+	d := c.s.pollInterval
+	if d < 250*time.Millisecond {
+		d = 250 * time.Millisecond
+	}
+	return d
+}
+
 func (c *controller) stateLoop() {
-	defer recoverGoroutine(c.s.app, "state poller")
-	t := time.NewTicker(c.s.pollInterval)
+	defer recoverGoroutine(c.s.app, "state loop")
+	t := time.NewTicker(c.tickEvery())
 	defer t.Stop()
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
-			safely(c.s.app, "state poller", func() {
+			safely(c.s.app, "state loop", func() {
+				now := time.Now()
+				if c.serverW != nil {
+					c.serverW.checkStuck(now)
+					c.appW.checkStuck(now)
+				}
 				c.mu.Lock()
 				defer c.mu.Unlock()
-				now := time.Now()
-				c.pollStateFiles()
 				c.publishLocked(now)
 				c.preparePagesLocked(now, false)
 			})
-		}
-	}
-}
-
-func (c *controller) pollStateFiles() {
-	files := []*stateFile{c.serverFile, c.appFile}
-	for _, f := range files {
-		if f == nil {
-			continue
-		}
-		if _, err := f.refresh(); err != nil {
-			log.Printf("berth[%s]: %v", c.s.app, err)
 		}
 	}
 }
@@ -304,18 +362,23 @@ func (c *controller) publishLocked(now time.Time) {
 			consider(ModeMaintenance, "window", w.message, w.end)
 		}
 	}
-	if c.serverFile != nil && c.serverFile.good.activeAt(now) {
-		st := c.serverFile.good
-		consider(st.Mode, "server-state", st.Message, st.Until)
-	}
-	if c.appFile != nil && c.appFile.good.activeAt(now) {
-		st := c.appFile.good
-		consider(st.Mode, "app-state", st.Message, st.Until)
+	files := []*fileWatcher{c.serverW, c.appW}
+	sources := []string{"server-state", "app-state"}
+	for i, w := range files {
+		if w == nil {
+			continue
+		}
+		ws := w.current()
+		if ws.present && ws.good.activeAt(now) && ws.good.Mode.rank() > next.mode.rank() {
+			consider(ws.good.Mode, sources[i], ws.good.Message, ws.good.Until)
+			next.by = ws.good.By
+			next.at = ws.good.At
+		}
 	}
 
 	prev, _ := c.snap.Load().(*snapshot)
 	if prev != nil && prev.mode == next.mode && prev.source == next.source && prev.message == next.message &&
-		prev.until.Equal(next.until) && prev.healthy == next.healthy {
+		prev.until.Equal(next.until) && prev.healthy == next.healthy && prev.by == next.by && prev.at.Equal(next.at) {
 		if prev.lastProbe.Equal(next.lastProbe) && prev.probeError == next.probeError {
 			return
 		}
@@ -326,7 +389,7 @@ func (c *controller) publishLocked(now time.Time) {
 	}
 	next.since = now
 	if prev != nil && prev.effective() != next.effective() {
-		log.Printf("berth[%s]: mode %s -> %s (source %q)", c.s.app, prev.effective(), next.effective(), next.source)
+		logInfo("berth[%s]: mode %s -> %s (source %q)", c.s.app, prev.effective(), next.effective(), next.source)
 	}
 	c.snap.Store(next)
 	eff := effCode(next.effective())
@@ -387,6 +450,6 @@ func safely(app, what string, step func()) {
 // Traefik (an unrecovered panic in a plugin goroutine ends the process).
 func recoverGoroutine(app, what string) {
 	if r := recover(); r != nil {
-		log.Printf("berth[%s]: recovered from a panic in the %s: %v", app, what, r)
+		logError("berth[%s]: recovered from a panic in the %s: %v", app, what, r)
 	}
 }

@@ -73,6 +73,10 @@ func TestPrecedence(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := newController("precedence-"+string(rune('a'+i)), s, true)
+			t.Cleanup(func() { c.serverW.unwatch(c); c.appW.unwatch(c) })
+			deadline := time.Now().Add(5 * time.Second)
+			c.serverW.waitFirstLook(deadline)
+			c.appW.waitFirstLook(deadline)
 			snap := c.current()
 			if snap.mode != tc.mode || snap.source != tc.source || snap.message != tc.message {
 				t.Errorf("snapshot = mode %q source %q message %q, want %q %q %q", snap.mode, snap.source, snap.message, tc.mode, tc.source, tc.message)
@@ -388,5 +392,99 @@ func TestSafelyRecovers(t *testing.T) {
 	}
 	if len(testLog.lines(line))-logged != 1 {
 		t.Errorf("the panic was not logged")
+	}
+}
+
+// A request held by one configuration's controller is answered as soon as
+// the app can take it, even when a configuration change (here only the
+// message) started a new controller and let the old one go: the old one is
+// kept while it holds or retries requests. Before, it stopped after its
+// grace period and the request waited for its whole holdTimeout.
+func TestHeldRequestSurvivesConfigurationChange(t *testing.T) {
+	saved := minStopGrace
+	minStopGrace = 200 * time.Millisecond
+	defer func() { minStopGrace = saved }()
+
+	cases := []struct {
+		mode string
+		// setUp makes the app unable to take requests; release makes it able.
+		setUp, release func(t *testing.T, dir, app string, be *backend)
+	}{
+		{"paused", func(t *testing.T, dir, app string, be *backend) {
+			writeAppState(t, dir, app, State{Mode: ModePaused})
+		}, func(t *testing.T, dir, app string, be *backend) {
+			if err := RemoveStateFile(AppStatePath(dir, app)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"unavailable", func(t *testing.T, dir, app string, be *backend) {
+			be.down.Store(true)
+		}, func(t *testing.T, dir, app string, be *backend) {
+			be.down.Store(false)
+		}},
+		{"deploying", func(t *testing.T, dir, app string, be *backend) {
+			writeAppState(t, dir, app, State{Mode: ModeDeploying})
+			be.down.Store(true)
+		}, func(t *testing.T, dir, app string, be *backend) {
+			be.down.Store(false)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mode, func(t *testing.T) {
+			dir := t.TempDir()
+			app := "survive-" + tc.mode
+			be := newBackend(t)
+			cfg := testConfig(app)
+			cfg.StateDir = dir
+			cfg.HoldTimeout = "6s"
+			cfg.Health.Enabled = true
+			cfg.Health.Interval = "100ms"
+			tc.setUp(t, dir, app, be)
+
+			ctxA, cancelA := context.WithCancel(context.Background())
+			defer cancelA()
+			a, err := newInstance(ctxA, be.proxy(), cfg, "a@file")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ModeUnavailable
+			if tc.mode == "paused" {
+				want = ModePaused
+			}
+			waitMode(t, a.c, want, 3*time.Second)
+			srv := serve(t, a)
+			res := getAsync(context.Background(), srv.URL+"/page")
+			waitFor(t, 3*time.Second, "the request to be held", func() bool { return a.c.busy.Load() == 1 })
+
+			// Only the message changes: a new controller, the old one released.
+			changed := testConfig(app)
+			changed.StateDir = dir
+			changed.HoldTimeout = "6s"
+			changed.Health.Enabled = true
+			changed.Health.Interval = "100ms"
+			changed.Message = "a new message"
+			b := newBerth(t, changed, be.proxy())
+			if b.c == a.c {
+				t.Fatal("the changed configuration shares the old controller")
+			}
+			cancelA()
+			time.Sleep(4 * minStopGrace) // past the old controller's grace period
+
+			start := time.Now()
+			tc.release(t, dir, app, be)
+			r := waitResult(t, res, 8*time.Second)
+			if r.err != nil || r.code != 200 {
+				t.Fatalf("held request: %d %v, want the app's answer", r.code, r.err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("answered %s after the app could take it, want well within a second (the hold was not woken)", took)
+			}
+			// Once idle, the old controller stops.
+			select {
+			case <-a.c.stop:
+			case <-time.After(3 * time.Second):
+				t.Errorf("the old controller was not stopped once its held request was answered")
+			}
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
-	"log"
 	"net/http"
 	"os"
 	"strconv"
@@ -96,7 +95,7 @@ var fallbackPage = template.Must(template.New("page").Parse(defaultPageTemplate)
 func (p *pageRenderer) render(d PageData) []byte {
 	var buf bytes.Buffer
 	if err := p.tmpl.Execute(&buf, d); err != nil {
-		log.Printf("berth[%s]: page template failed, serving the default page: %v", d.App, err)
+		logError("berth[%s]: page template failed, serving the default page: %v", d.App, err)
 		buf.Reset()
 		_ = fallbackPage.Execute(&buf, d)
 	}

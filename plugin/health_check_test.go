@@ -29,8 +29,8 @@ func TestProbeThrough(t *testing.T) {
 		{"early hints then 200", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(103); w.WriteHeader(200) }, ""},
 		{"500", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }, "status 500"},
 		{"503 then 200 ignored", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(503); w.WriteHeader(200) }, "status 503"},
-		{"502 like a dead upstream", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "Bad Gateway", 502) }, "status 502"},
-		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", 302) }, "status 302"},
+		{"502 like a dead upstream", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "Bad Gateway", http.StatusBadGateway) }, "status 502"},
+		{"redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/login", http.StatusFound) }, "status 302"},
 		{"panic", func(w http.ResponseWriter, r *http.Request) { panic("kaboom") }, "panicked: kaboom"},
 		{"hangs past the timeout", func(w http.ResponseWriter, r *http.Request) { time.Sleep(2 * time.Second) }, "no answer within 300ms"},
 	}

@@ -175,54 +175,81 @@ func RemoveStateFile(path string) error {
 	return nil
 }
 
-// stateFile is what the poller remembers of one file: the last bytes read
-// and the last good state, so a malformed rewrite keeps the previous state
-// and is logged once.
+// stateFile is what a watcher remembers of one file: the last bytes read,
+// the last good state (a malformed or unreadable file keeps it), what was
+// last reported, and the identity of the file last read, so that an
+// unchanged file costs one stat.
 type stateFile struct {
 	path    string
 	raw     []byte
 	present bool
 	good    State
-	bad     string
+	// bad is the problem last reported ("" when the file is fine or
+	// missing): the bytes of a malformed file, or the text of a read
+	// problem. A problem is reported when it differs from bad, so each
+	// distinct bad content is logged once, and again after the file was
+	// good or missing in between.
+	bad string
+	// info is the file read last; lastRead when. A file whose identity,
+	// size and modification time are unchanged is not read again until
+	// fullReadEvery has passed (a rewrite in place within the clock's
+	// granularity is still seen then).
+	info     os.FileInfo
+	lastRead time.Time
 }
 
-// refresh re-reads the file and reports whether its effective content
-// changed. Errors are returned once per distinct bad content.
-func (f *stateFile) refresh() (changed bool, problem error) {
-	data, err := readSmallFile(f.path)
+// fullReadEvery bounds how long an unchanged-looking file goes unread.
+const fullReadEvery = time.Second
+
+// refresh looks at the file again and reports whether its effective content
+// changed, and a problem to log if there is a new one.
+func (f *stateFile) refresh(now time.Time) (changed bool, problem error) {
+	fi, err := os.Stat(f.path)
+	if err == nil && !fi.Mode().IsRegular() {
+		err = notRegularError(fi)
+	}
 	if os.IsNotExist(err) {
-		if !f.present {
+		f.info = nil
+		if !f.present && f.bad == "" {
 			return false, nil
 		}
+		wasPresent := f.present
 		// One assignment per field: Yaegi panics on a tuple assignment with nil.
 		f.present = false
 		f.raw = nil
 		f.good = State{}
 		f.bad = ""
-		return true, nil
+		return wasPresent, nil
 	}
 	if err != nil {
-		msg := err.Error()
-		if msg != f.bad {
-			f.bad = msg
-			return false, fmt.Errorf("read %s: %v (keeping the last good state)", f.path, err)
-		}
+		return false, f.report("read "+f.path+": "+err.Error(), "%s (keeping the last good state)")
+	}
+	if f.info != nil && os.SameFile(f.info, fi) && f.info.Size() == fi.Size() &&
+		f.info.ModTime().Equal(fi.ModTime()) && now.Sub(f.lastRead) < fullReadEvery {
 		return false, nil
 	}
-	if f.present && string(data) == string(f.raw) {
+	data, err := readStateFile(f.path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return false, nil // removed since the stat: the next look sees it
+		}
+		return false, f.report("read "+f.path+": "+err.Error(), "%s (keeping the last good state)")
+	}
+	f.info = fi
+	f.lastRead = now
+	if f.present && string(data) == string(f.raw) && f.bad == "" {
 		return false, nil
+	}
+	st, err := ParseState(data)
+	if err != nil {
+		if f.bad == "content:"+string(data) {
+			return false, nil
+		}
+		f.bad = "content:" + string(data)
+		return false, fmt.Errorf("%s: %v (keeping the last good state)", f.path, err)
 	}
 	f.raw = data
 	f.present = true
-	st, err := ParseState(data)
-	if err != nil {
-		msg := err.Error()
-		if msg != f.bad {
-			f.bad = msg
-			return false, fmt.Errorf("%s: %v (keeping the last good state)", f.path, err)
-		}
-		return false, nil
-	}
 	f.bad = ""
 	if sameState(st, f.good) {
 		return false, nil
@@ -231,18 +258,59 @@ func (f *stateFile) refresh() (changed bool, problem error) {
 	return true, nil
 }
 
+// report returns the problem described by key, formatted with format, the
+// first time it is seen in a row, and nil after that.
+func (f *stateFile) report(key, format string) error {
+	f.info = nil
+	if key == f.bad {
+		return nil
+	}
+	f.bad = key
+	return fmt.Errorf(format, key)
+}
+
+// notRegularError says what a state file path holds when it is not a
+// regular file. Opening a FIFO blocks until someone writes to it, and a
+// device or socket is never a state file, so these are refused before any
+// open.
+func notRegularError(fi os.FileInfo) error {
+	m := fi.Mode()
+	what := "not a regular file"
+	switch {
+	case m.IsDir():
+		what = "a directory, not a regular file"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO), not a regular file"
+	case m&os.ModeSocket != 0:
+		what = "a socket, not a regular file"
+	case m&os.ModeDevice != 0:
+		what = "a device, not a regular file"
+	}
+	return fmt.Errorf("it is %s; write state files with berth maintenance or a rename(2) of a regular file", what)
+}
+
 func sameState(a, b State) bool {
 	return a.Version == b.Version && a.Mode == b.Mode && a.Message == b.Message &&
 		a.Until.Equal(b.Until) && a.By == b.By && a.At.Equal(b.At)
 }
 
-// readSmallFile reads at most one byte more than a state file may hold, so an
-// oversized file is rejected by ParseState without reading all of it.
-func readSmallFile(path string) ([]byte, error) {
+// readStateFile reads at most one byte more than a state file may hold, so
+// an oversized (or growing) file is rejected by ParseState without reading
+// all of it. The file is checked again once open: whatever was renamed over
+// the path between the stat and the open is refused unless it is a regular
+// file.
+func readStateFile(path string) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, notRegularError(fi)
+	}
 	return io.ReadAll(io.LimitReader(fh, maxStateFileSize+1))
 }

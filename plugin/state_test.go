@@ -319,7 +319,7 @@ func TestStateFileRefresh(t *testing.T) {
 	}
 	for _, st := range steps {
 		st.action()
-		changed, err := f.refresh()
+		changed, err := f.refresh(time.Now())
 		errText := ""
 		if err != nil {
 			errText = err.Error()

@@ -14,6 +14,10 @@ type statusJSON struct {
 	Source      string `json:"source,omitempty"`
 	Message     string `json:"message,omitempty"`
 	Until       string `json:"until,omitempty"`
+	// By and At are the winning state file's "by" and "at": who switched
+	// the mode and when.
+	By          string `json:"by,omitempty"`
+	At          string `json:"at,omitempty"`
 	Since       string `json:"since"`
 	Healthy     bool   `json:"healthy"`
 	HealthCheck bool   `json:"health_check"`
@@ -31,6 +35,7 @@ func (b *Berth) serveStatus(w http.ResponseWriter, r *http.Request, now time.Tim
 		WrittenMode: string(snap.mode),
 		Source:      snap.source,
 		Message:     snap.message,
+		By:          snap.by,
 		Since:       snap.since.UTC().Format(time.RFC3339Nano),
 		Healthy:     snap.healthy,
 		HealthCheck: b.s.health.enabled,
@@ -40,6 +45,9 @@ func (b *Berth) serveStatus(w http.ResponseWriter, r *http.Request, now time.Tim
 	}
 	if !snap.until.IsZero() {
 		st.Until = snap.until.UTC().Format(time.RFC3339)
+	}
+	if !snap.at.IsZero() {
+		st.At = snap.at.UTC().Format(time.RFC3339)
 	}
 	if !snap.lastProbe.IsZero() {
 		st.LastProbe = snap.lastProbe.UTC().Format(time.RFC3339Nano)

@@ -40,14 +40,16 @@ func TestStatusEndpoint(t *testing.T) {
 	}
 
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	writeAppState(t, dir, cfg.App, State{Mode: ModeMaintenance, Message: "Moving", Until: until})
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	writeAppState(t, dir, cfg.App, State{Mode: ModeMaintenance, Message: "Moving", Until: until, By: "alice@laptop", At: at})
 	waitMode(t, b.c, ModeMaintenance, 3*time.Second)
 	setHealth(b.c, false)
 	_, body = get(t, srv.URL+"/_berth/status")
 	st = statusJSON{}
 	_ = json.Unmarshal([]byte(body), &st)
 	if st.Mode != "maintenance" || st.Source != "app-state" || st.Message != "Moving" || st.Until != until.Format(time.RFC3339) ||
-		st.Healthy || st.ProbeError != "test: app is down" || st.LastProbe == "" {
+		st.Healthy || st.ProbeError != "test: app is down" || st.LastProbe == "" ||
+		st.By != "alice@laptop" || st.At != at.Format(time.RFC3339) {
 		t.Errorf("maintenance status = %+v", st)
 	}
 	if strings.Contains(body, secret) {

@@ -9,8 +9,8 @@ import (
 	"go/token"
 	"go/types"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -62,10 +62,20 @@ var (
 	apiData goAPI
 )
 
+// goroot is the Go installation whose api/ files list each release's
+// additions (`go env GOROOT`; runtime.GOROOT is deprecated).
+func goroot() string {
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
 func loadGoAPI() goAPI {
 	apiOnce.Do(func() {
 		apiData = goAPI{newer: map[string]string{}, pkgs122: map[string]bool{}}
-		files, _ := filepath.Glob(filepath.Join(runtime.GOROOT(), "api", "go1*.txt"))
+		files, _ := filepath.Glob(filepath.Join(goroot(), "api", "go1*.txt"))
 		for _, file := range files {
 			base := strings.TrimSuffix(filepath.Base(file), ".txt")
 			minor := 0

@@ -35,9 +35,13 @@ const usage = `usage: berth config <command> [flags]
 Commands:
   init [--from config/deploy.yml] [--force] [-f config/berth.yml]
         write a starter manifest, taking what it can from an existing deploy.yml
-  render [-f config/berth.yml] [--force] DIR
+        (its settings berth does not write itself go into the kamal: section)
+  render [-f config/berth.yml] [--force] [--allow-placeholders] DIR
         write traefik/static.yml, traefik/dynamic/<app>.yml, deploy.yml and
-        litestream.yml into DIR (usually: berth config render config)
+        litestream.yml into DIR (usually: berth config render config); refuses
+        placeholders such as 203.0.113.10 or app.example.com unless
+        --allow-placeholders, and to drop a setting of an existing deploy.yml
+        that the manifest does not carry (it names the kamal: entry to add)
   check [-f config/berth.yml] [--deploy config/deploy.yml]
         say exactly what an existing deploy.yml lacks for berth, and check
         config/environments/production.rb for assume_ssl and force_ssl
@@ -146,6 +150,7 @@ func (c *cmd) init(args []string) int {
 			return c.fail("%s: %v", source, err)
 		}
 		fmt.Fprintf(c.out, "read %s\n", source)
+		c.carry(&in, data, source, target)
 	} else {
 		in = fromDirectory(c.dir)
 	}
@@ -159,8 +164,10 @@ func (c *cmd) init(args []string) int {
 	fmt.Fprintf(c.out, "wrote %s\n", *manifest)
 	// The starter is meant to be valid as written; say so if it is not
 	// (e.g. a service name berth cannot use).
-	if _, err := config.LoadFrom(c.dir, *manifest); err != nil {
+	if m, err := config.LoadFrom(c.dir, *manifest); err != nil {
 		fmt.Fprintf(c.out, "\nFix these before rendering:\n%s\n", indent(err.Error()))
+	} else {
+		c.warnPlaceholders(m.Placeholders())
 	}
 	fmt.Fprintf(c.out, "\nNext: edit the to-do list at the top of %s, then run\n  berth config check        (compare with config/deploy.yml)\n  berth config render config\n", *manifest)
 	return ExitOK
@@ -197,6 +204,7 @@ func (c *cmd) render(args []string) int {
 	set := c.flags("render")
 	manifest := set.String("f", config.DefaultPath, "manifest to read")
 	force := set.Bool("force", false, "replace files that were not written by berth (e.g. a hand-written deploy.yml)")
+	allowPlaceholders := set.Bool("allow-placeholders", false, "render even when the manifest still has placeholders (to look at the files, not to deploy)")
 	pos, err := parse(set, args)
 	if err != nil {
 		return ExitUsage
@@ -209,9 +217,22 @@ func (c *cmd) render(args []string) int {
 	if m == nil {
 		return code
 	}
+	if ph := m.Placeholders(); len(ph) > 0 {
+		if !*allowPlaceholders {
+			fmt.Fprintln(c.err, ph)
+			return c.fail("%s still has %d placeholder(s), and a deploy with them cannot work: replace them (the to-do "+
+				"list at the top of the file says how), or pass --allow-placeholders to render anyway and look at the files",
+				*manifest, len(ph))
+		}
+		c.warnPlaceholders(ph)
+	}
 	files, err := render.Files(m)
 	if err != nil {
 		return c.fail("rendering %s: %v", *manifest, err)
+	}
+	changed, deploy, ok := c.keepDeploy(c.path(pos[0]), m, *manifest, *force)
+	if !ok {
+		return ExitFailed
 	}
 	written, err := render.Write(c.path(pos[0]), files, *force)
 	for _, p := range written {
@@ -220,6 +241,7 @@ func (c *cmd) render(args []string) int {
 	if err != nil {
 		return c.fail("%v", err)
 	}
+	c.reportReplaced(deploy, changed)
 	if filepath.Clean(pos[0]) != "config" {
 		fmt.Fprintf(c.out, "note: deploy.yml uploads %s to the Litestream accessory; render into config/ (or copy litestream.yml there) before deploying\n",
 			litestream.LocalConfigPath)
@@ -232,6 +254,18 @@ func (c *cmd) rel(p string) string {
 		return r
 	}
 	return p
+}
+
+// warnPlaceholders lists placeholders that are fine for now but must be
+// replaced before a deploy.
+func (c *cmd) warnPlaceholders(ph config.ErrorList) {
+	if len(ph) == 0 {
+		return
+	}
+	fmt.Fprintf(c.out, "\nPlaceholders to replace before deploying (berth config render refuses them):\n")
+	for _, e := range ph {
+		fmt.Fprintf(c.out, "  %s\n", e)
+	}
 }
 
 // load reads a manifest and prints its problems.
@@ -264,6 +298,7 @@ func (c *cmd) check(args []string) int {
 	}
 
 	m, err := config.LoadFrom(c.dir, *manifest)
+	starterOnly := false
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// No manifest yet: compare with what `berth config init` would
@@ -278,6 +313,7 @@ func (c *cmd) check(args []string) int {
 			return c.fail("no %s, and a starter manifest from %s is not valid:\n%v", *manifest, *deploy, err)
 		}
 		fmt.Fprintf(c.out, "note: no %s; comparing with the starter `berth config init` would write (domains and hosts may be placeholders)\n", *manifest)
+		starterOnly = true
 	case err != nil:
 		fmt.Fprintln(c.err, err)
 		return ExitFailed
@@ -286,6 +322,9 @@ func (c *cmd) check(args []string) int {
 	findings, err := kamal.Check(data, m)
 	if err != nil {
 		return c.fail("%s: %v", *deploy, err)
+	}
+	if !starterOnly {
+		defer c.warnPlaceholders(m.Placeholders())
 	}
 	required := 0
 	for _, f := range findings {
@@ -298,6 +337,7 @@ func (c *cmd) check(args []string) int {
 	}
 	c.printFindings(*deploy+" lacks what berth needs:", findings, true)
 	c.printFindings("Recommended (berth writes these; the app runs without them):", findings, false)
+	c.printUncarried(data, m, *deploy, *manifest, starterOnly)
 
 	prod, err := os.ReadFile(c.path(railscheck.Path))
 	switch {
@@ -372,6 +412,9 @@ func (c *cmd) validate(args []string) int {
 		return ExitFailed
 	}
 	fmt.Fprintf(c.out, "ok: %d manifest(s), no conflicts\n", len(ms))
+	for _, m := range ms {
+		c.warnPlaceholders(m.Placeholders())
+	}
 	return ExitOK
 }
 

@@ -36,6 +36,26 @@ func write(t *testing.T, dir, rel, content string) {
 	}
 }
 
+// fillIn replaces old with new in the app's config/berth.yml, pair by pair.
+func fillIn(t *testing.T, dir string, oldNew ...string) {
+	t.Helper()
+	p := filepath.Join(dir, "config", "berth.yml")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for i := 0; i+1 < len(oldNew); i += 2 {
+		if !strings.Contains(text, oldNew[i]) {
+			t.Fatalf("config/berth.yml lacks %q:\n%s", oldNew[i], text)
+		}
+		text = strings.ReplaceAll(text, oldNew[i], oldNew[i+1])
+	}
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func run(dir string, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	code := cli.Run(args, dir, &out, &errb)
@@ -71,8 +91,28 @@ func TestWorkflowOnARailsApp(t *testing.T) {
 	}
 	code, _, errs = run(dir, "init")
 	expect(t, "init again", code, cli.ExitFailed, errs, "already exists")
-	code, _, _ = run(dir, "init", "--force")
-	expect(t, "init --force", code, cli.ExitOK, "")
+	code, out, _ = run(dir, "init", "--force")
+	expect(t, "init --force", code, cli.ExitOK, out, "Placeholders to replace before deploying",
+		"config/berth.yml:15: hosts[0]: 192.168.0.1 is the placeholder `rails new` writes")
+
+	// The starter's placeholders cannot deploy: render names each one
+	// and writes nothing...
+	code, out, errs = run(dir, "render", "config", "--force")
+	expect(t, "render with placeholders", code, cli.ExitFailed, out+errs,
+		"config/berth.yml:12: image: ghcr.io/your-github-user/wombat_workouts is a placeholder",
+		"config/berth.yml:15: hosts[0]: 192.168.0.1 is the placeholder `rails new` writes",
+		"config/berth.yml:18: domains[0]: wombat-workouts.example.com is under example.com",
+		"server.acme.email: ops@wombat-workouts.example.com is an address under example.com",
+		"still has 4 placeholder(s)", "--allow-placeholders")
+	if strings.Contains(out, "wrote") {
+		t.Errorf("render with placeholders wrote files:\n%s", out)
+	}
+	// ...unless asked to render anyway, to look at the files.
+	look := filepath.Join(t.TempDir(), "look")
+	code, out, errs = run(dir, "render", look, "--allow-placeholders")
+	expect(t, "render --allow-placeholders", code, cli.ExitOK, out+errs, "wrote "+filepath.Join(look, "deploy.yml"), "Placeholders to replace before deploying")
+	// The user works through the to-do list.
+	fillIn(t, dir, "your-github-user", "wombatworkouts", "192.168.0.1", "95.217.1.10", "wombat-workouts.example.com", "wombatworkouts.com")
 
 	// render refuses to replace the hand-written deploy.yml...
 	code, _, errs = run(dir, "render", "config")
@@ -126,7 +166,11 @@ func TestInitWithoutDeploy(t *testing.T) {
 func TestValidate(t *testing.T) {
 	examples := filepath.Join(golden.ModuleRoot(t), "config", "examples")
 	code, out, errs := run(examples, "validate", "wombatworkouts/berth.yml", "lists/berth.yml")
-	expect(t, "validate examples", code, cli.ExitOK, out+errs, "ok: 2 manifest(s)")
+	// The examples use documentation addresses and lists.example.org:
+	// valid, with a warning for each placeholder.
+	expect(t, "validate examples", code, cli.ExitOK, out+errs, "ok: 2 manifest(s)", "Placeholders to replace before deploying",
+		"wombatworkouts/berth.yml:9: hosts[0]: 203.0.113.10 is an address reserved for documentation",
+		"lists/berth.yml:12: domains[0]: lists.example.org is under example.org")
 
 	dir := t.TempDir()
 	data, err := os.ReadFile(filepath.Join(examples, "wombatworkouts", "berth.yml"))

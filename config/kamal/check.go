@@ -121,7 +121,7 @@ func (c *checker) compare(have, want *yaml.Node, path string) {
 			c.compareList(hv, wv, p)
 		default:
 			if hv.Kind != yaml.ScalarNode || hv.Value != wv.Value {
-				c.add(p, fmt.Sprintf("is %s; berth needs %s", show(hv), show(wv)), "")
+				c.add(p, fmt.Sprintf("is %s; berth needs %s", showSafely(key, hv), show(wv)), "")
 			}
 		}
 	}
@@ -136,7 +136,7 @@ func (c *checker) compareList(have, want *yaml.Node, path string) {
 		if have.Kind == yaml.ScalarNode && len(want.Content) == 1 && have.Value == want.Content[0].Value {
 			return
 		}
-		c.add(path, fmt.Sprintf("is %s; berth needs a list", show(have)), "")
+		c.add(path, fmt.Sprintf("is %s; berth needs a list", showSafely(path[strings.LastIndex(path, ".")+1:], have)), "")
 		return
 	}
 	for _, w := range want.Content {
@@ -183,9 +183,30 @@ func show(n *yaml.Node) string {
 	case yaml.MappingNode:
 		return "a mapping"
 	case yaml.SequenceNode:
-		return "a list"
+		// A short list of values is shown as it is.
+		items := make([]string, 0, len(n.Content))
+		size := 0
+		for _, c := range n.Content {
+			if c.Kind != yaml.ScalarNode {
+				return "a list"
+			}
+			items = append(items, fmt.Sprintf("%q", c.Value))
+			size += len(c.Value) + 4
+		}
+		if size > 72 {
+			return "a list"
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
 	return "something else"
+}
+
+// showSafely is show for a value that may be a secret written in clear.
+func showSafely(key string, n *yaml.Node) string {
+	if config.HoldsSecret(key, n) || key == "password" {
+		return "(a value that looks secret, not shown)"
+	}
+	return show(n)
 }
 
 // snippet is the YAML to add for a missing key.

@@ -12,7 +12,9 @@ import (
 	"github.com/wombatworkouts/berth/config/kamal"
 )
 
-func wombat(t *testing.T) *config.Manifest {
+func wombat(t *testing.T) *config.Manifest { return wombatFor(t) }
+
+func wombatFor(t testing.TB) *config.Manifest {
 	t.Helper()
 	m, err := config.Load(filepath.Join(golden.ModuleRoot(t), "config", "examples", "wombatworkouts", "berth.yml"))
 	if err != nil {

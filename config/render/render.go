@@ -53,7 +53,7 @@ func Files(m *config.Manifest) ([]File, error) {
 		{StaticPath, tr.Static},
 		{ServerDynamicPath, tr.Server},
 		{DynamicPath(m.App), tr.App},
-		{DeployPath, deploy},
+		{DeployPath, sign(deploy)},
 		{LitestreamPath, ls},
 	}, nil
 }

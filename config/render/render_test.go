@@ -3,12 +3,14 @@ package render_test
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/wombatworkouts/berth/config"
 	"github.com/wombatworkouts/berth/config/internal/golden"
 	"github.com/wombatworkouts/berth/config/render"
+	"github.com/wombatworkouts/berth/config/traefik"
 )
 
 // TestExamplesGolden renders every example manifest and compares the output
@@ -105,5 +107,28 @@ func TestWriteRefusesHandWrittenFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "traefik", "dynamic", "a.yml")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// config refuses other containers on Traefik's ports (TraefikHostPorts); the
+// list must name every entry point the static configuration listens on.
+func TestTraefikPortsAreReserved(t *testing.T) {
+	st := traefik.NewStatic(config.Server{ACME: config.ACME{Email: "ops@wombatworkouts.com"}, Plugin: config.Plugin{Source: config.PluginLocal}})
+	if len(st.EntryPoints) == 0 {
+		t.Fatal("the static configuration has no entry points")
+	}
+	for name, ep := range st.EntryPoints {
+		_, portText, ok := strings.Cut(string(ep.Address), ":")
+		port, err := strconv.Atoi(portText)
+		if !ok || err != nil {
+			t.Errorf("entry point %s: cannot read a port from %q", name, ep.Address)
+			continue
+		}
+		if got, reserved := config.TraefikHostPorts[port]; !reserved || got != name {
+			t.Errorf("entry point %s listens on %d, but config.TraefikHostPorts[%d] = %q: the kamal: section could publish it", name, port, port, got)
+		}
+	}
+	if len(config.TraefikHostPorts) != len(st.EntryPoints) {
+		t.Errorf("config.TraefikHostPorts %v has ports Traefik does not listen on (entry points %d)", config.TraefikHostPorts, len(st.EntryPoints))
 	}
 }

@@ -25,6 +25,12 @@ type Inputs struct {
 	Hosts            []string
 	Domains          []string
 	Volume           string // only when it differs from <app>_storage
+	// Kamal is the kamal: section: settings of the existing deploy.yml
+	// that berth does not write itself (kamal.Compare), so that rendering
+	// keeps them.
+	Kamal *yaml.Node
+	// From names the deploy.yml they came from, for the comment.
+	From string
 	// ToDo lists what the user must check or change, one line each.
 	ToDo []string
 }
@@ -241,8 +247,16 @@ server:                 # shared by every app on the server: keep it identical
   plugin:
     source: local
   state_dir: %s
+  # trusted_proxies: [10.0.0.2/32]  # only behind a proxy or load balancer (its address)
 `, dashed, app, config.DefaultAccessKeyIDSecret, config.DefaultSecretKeySecret,
 		q("ops@"+apex), config.DefaultTraefikVersion, config.DefaultStateDir)
+	if in.Kamal != nil && len(in.Kamal.Content) > 0 {
+		fmt.Fprintf(&b, "\n# Settings of %s that berth does not write itself, copied by `berth config init`:\n"+
+			"# berth config render merges them into the deploy.yml it writes.\n", in.From)
+		if out, err := ynode.Encode("", ynode.Map("kamal", in.Kamal)); err == nil {
+			b.Write(out)
+		}
+	}
 	return b.Bytes()
 }
 

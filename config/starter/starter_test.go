@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/wombatworkouts/berth/config"
 	"github.com/wombatworkouts/berth/config/internal/golden"
 	"github.com/wombatworkouts/berth/config/starter"
@@ -114,5 +116,28 @@ func TestStarterWithCustomVolumeAndRedirectPair(t *testing.T) {
 	}
 	if m.Storage.Volume != "wombat_data" || m.Redirect != config.RedirectWWWToApex || m.Server.ACME.Email != "ops@wombatworkouts.com" || m.RegistryUsername() != "bot" {
 		t.Errorf("manifest = %+v", m)
+	}
+}
+
+// The settings init carries from deploy.yml come out as a kamal: section
+// that the manifest loads with.
+func TestRenderKamalSection(t *testing.T) {
+	in := starter.Inputs{App: "lists", Image: "ghcr.io/wombatworkouts/lists", Hosts: []string{"95.217.1.10"}, Domains: []string{"lists.wombatworkouts.com"}, From: "config/deploy.yml"}
+	var kamal yaml.Node
+	if err := yaml.Unmarshal([]byte("ssh:\n  user: deploy\nbuilder:\n  arch: arm64\nenv:\n  clear:\n    PORT: \"3000\"\n"), &kamal); err != nil {
+		t.Fatal(err)
+	}
+	in.Kamal = kamal.Content[0]
+	out := string(starter.Render(in))
+	if !strings.Contains(out, "# Settings of config/deploy.yml that berth does not write itself, copied by `berth config init`:\n") ||
+		!strings.Contains(out, "kamal:\n  ssh:\n    user: deploy\n  builder:\n    arch: arm64\n") {
+		t.Errorf("no kamal: section:\n%s", out)
+	}
+	m, err := config.Parse([]byte(out), "config/berth.yml")
+	if err != nil {
+		t.Fatalf("the starter with a kamal: section does not load: %v\n%s", err, out)
+	}
+	if m.Kamal.Kind != yaml.MappingNode || len(m.Kamal.Content) != 6 {
+		t.Errorf("kamal: section = %+v", m.Kamal)
 	}
 }

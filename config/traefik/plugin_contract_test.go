@@ -2,7 +2,6 @@ package traefik_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,7 +31,8 @@ func TestRenderedOptionsAreAcceptedByThePlugin(t *testing.T) {
 		})
 	}
 	t.Run("everything set", func(t *testing.T) {
-		m := manifest(t, `health:
+		m := manifest(t, `  trusted_proxies: [10.0.0.0/8]  # under server:, which base ends with
+health:
   path: /healthz
   probe: {enabled: true, interval: 2s, timeout: 3s, healthy_threshold: 2, unhealthy_threshold: 3}
 maintenance:
@@ -44,7 +44,6 @@ maintenance:
   windows:
     - {start: "2026-01-10T02:00:00Z", end: "2026-01-10T02:30:00Z", message: Upgrade}
   allow_cidrs: [198.51.100.0/24, "2001:db8::/32"]
-  trusted_proxies: [10.0.0.0/8]
   bypass: {secret_file: /var/lib/berth/state/bypass.key, cookie: c, header: X-B}
   always_pass: [/up, /assets/*]
   status_path: /_s
@@ -75,16 +74,12 @@ func checkPluginAccepts(t *testing.T, m *config.Manifest) {
 		opts["bypassSecretFile"] = key
 	}
 	opts["stateDir"] = t.TempDir()
-	raw, err := json.Marshal(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// As Traefik hands them over: every option in Config.Options, which
+	// New checks key by key (an option the plugin does not know fails).
 	cfg := plugin.CreateConfig()
-	if err := json.Unmarshal(raw, cfg); err != nil {
-		t.Fatalf("options do not decode into plugin.Config: %v", err)
-	}
-	if cfg.App != m.App || cfg.Health.Host != m.CanonicalDomain() || cfg.Health.Path != m.Health.Path {
-		t.Errorf("decoded config = %+v", cfg)
+	cfg.Options = opts
+	if opts["app"] != m.App || dig(t, tree, "http.middlewares."+m.App+"-berth.plugin.berth.health.host") != m.CanonicalDomain() {
+		t.Errorf("rendered options = %+v", opts)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

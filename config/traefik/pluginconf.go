@@ -54,7 +54,9 @@ func PluginOptions(m *config.Manifest) map[string]any {
 		o["windows"] = ws
 	}
 	putStrings(o, "allowCIDRs", mt.AllowCIDRs)
-	putStrings(o, "trustedProxies", mt.TrustedProxies)
+	// The same list as the entry points' forwardedHeaders.trustedIPs
+	// (static.go): Traefik drops X-Forwarded-For from any other peer.
+	putStrings(o, "trustedProxies", m.Server.TrustedProxies)
 	putString(o, "bypassSecretFile", mt.Bypass.SecretFile)
 	putString(o, "bypassCookie", mt.Bypass.Cookie)
 	putString(o, "bypassHeader", mt.Bypass.Header)

@@ -73,8 +73,15 @@ type Ping struct {
 
 // EntryPoint is one listening address.
 type EntryPoint struct {
-	Address Quoted          `yaml:"address"`
-	HTTP    *EntryPointHTTP `yaml:"http,omitempty"`
+	Address          Quoted            `yaml:"address"`
+	ForwardedHeaders *ForwardedHeaders `yaml:"forwardedHeaders,omitempty"`
+	HTTP             *EntryPointHTTP   `yaml:"http,omitempty"`
+}
+
+// ForwardedHeaders lists the peers whose X-Forwarded-* headers Traefik
+// keeps; from anyone else it drops them before any middleware runs.
+type ForwardedHeaders struct {
+	TrustedIPs []string `yaml:"trustedIPs"`
 }
 
 // EntryPointHTTP holds an entry point's HTTP settings.
@@ -189,6 +196,15 @@ func NewStatic(s config.Server) *Static {
 			},
 			File: File{Directory: DynamicDir, Watch: true},
 		},
+	}
+	if len(s.TrustedProxies) > 0 {
+		// The public entry points behind a proxy or load balancer: the
+		// plugin's trustedProxies is rendered from the same list
+		// (pluginconf.go), so the client address it allowlists is the
+		// one the proxy forwarded and nobody else can forge it.
+		for _, name := range []string{EntryPointWeb, EntryPointSecure} {
+			st.EntryPoints[name].ForwardedHeaders = &ForwardedHeaders{TrustedIPs: append([]string(nil), s.TrustedProxies...)}
+		}
 	}
 	st.CertificatesResolvers = map[string]CertificatesResolver{CertResolver: {ACME: NewACME(s.ACME)}}
 	if s.Plugin.Source == config.PluginCatalog {

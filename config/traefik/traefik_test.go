@@ -142,6 +142,41 @@ func TestACMEStoragePerCA(t *testing.T) {
 	}
 }
 
+// Behind a proxy or load balancer, both public entry points keep
+// X-Forwarded-For from exactly the proxies the plugin trusts; without one,
+// no entry point trusts anybody's forwarded headers.
+func TestStaticTrustsTheSameProxiesAsThePlugin(t *testing.T) {
+	for _, tc := range []struct {
+		name, server string
+		want         []any
+	}{
+		{"no proxy", "", nil},
+		{"behind a load balancer", "  trusted_proxies: [10.0.0.2/32, 10.0.1.0/24]\n", []any{"10.0.0.2/32", "10.0.1.0/24"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := manifest(t, tc.server)
+			out, err := traefik.NewStatic(m.Server).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			tree := decode(t, out)
+			for _, ep := range []string{traefik.EntryPointWeb, traefik.EntryPointSecure} {
+				got, _ := dig(t, tree, "entryPoints."+ep+".forwardedHeaders.trustedIPs").([]any)
+				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+					t.Errorf("%s trustedIPs = %v, want %v", ep, got, tc.want)
+				}
+			}
+			if dig(t, tree, "entryPoints."+traefik.EntryPointTraefik+".forwardedHeaders") != nil {
+				t.Errorf("the internal entry point trusts forwarded headers")
+			}
+			opts := traefik.PluginOptions(m)
+			if fmt.Sprint(opts["trustedProxies"]) != fmt.Sprint(tc.want) && !(tc.want == nil && opts["trustedProxies"] == nil) {
+				t.Errorf("plugin trustedProxies = %v, want %v", opts["trustedProxies"], tc.want)
+			}
+		})
+	}
+}
+
 // traefikReads renders a dynamic file the way Traefik's file provider does:
 // text/template first, then YAML.
 func traefikReads(t *testing.T, data []byte) map[string]any {
@@ -308,7 +343,8 @@ func TestPluginOptions(t *testing.T) {
 		}
 	})
 	t.Run("everything set", func(t *testing.T) {
-		m := manifest(t, `health:
+		m := manifest(t, `  trusted_proxies: [10.0.0.0/8]  # under server:, which base ends with
+health:
   path: /healthz
   probe:
     enabled: false
@@ -328,7 +364,6 @@ maintenance:
       end: 2026-01-10T02:30:00Z
       message: Upgrade
   allow_cidrs: [198.51.100.0/24]
-  trusted_proxies: [10.0.0.0/8]
   bypass:
     secret_file: /var/lib/berth/state/bypass.key
     cookie: c

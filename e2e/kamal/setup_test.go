@@ -110,7 +110,13 @@ kamal:
 	writeFile(t, filepath.Join(app.Dir, "config", "berth.yml"), manifest, 0o644)
 	// A Rails app pins its Kamal; berth renders hooks_output for 2.11+.
 	writeFile(t, filepath.Join(app.Dir, "Gemfile.lock"), "GEM\n  remote: https://rubygems.org/\n  specs:\n    kamal (2.12.0)\n", 0o644)
-	run(t, app.Dir, bin, "config", "render", "config", "--force")
+	// The harness's deploy.yml only points Kamal at the test server (ssh,
+	// registry), which is spliced back below: render from scratch rather
+	// than have berth refuse to drop its ssh: section.
+	if err := os.Remove(filepath.Join(app.Dir, "config", "deploy.yml")); err != nil {
+		t.Fatal(err)
+	}
+	run(t, app.Dir, bin, "config", "render", "config", "--allow-placeholders")
 	rendered := readYAML(t, filepath.Join(app.Dir, "config", "deploy.yml"))
 	rendered["registry"].(map[string]any)["server"] = harness["registry"].(map[string]any)["server"]
 	rendered["ssh"] = harness["ssh"]

@@ -289,7 +289,7 @@ func (r *run) prepareApps() error {
 				return err
 			}
 		}
-		if out, err := r.runIn(dir, nil, r.bin.berth, "config", "render", "config"); err != nil {
+		if out, err := r.runIn(dir, nil, r.bin.berth, "config", "render", "config", "--allow-placeholders"); err != nil {
 			return fmt.Errorf("berth config render for %s: %v\n%s", name, err, out)
 		}
 		if out, err := r.runIn(dir, nil, r.bin.berth, "install-hooks", dir); err != nil {

@@ -370,6 +370,16 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 			{map[string]any{"app": p + "x", "windows": []any{map[string]any{"start": "tomorrow", "end": "2026-01-01T00:00:00Z"}}}, "invalid windows[0].start"},
 			{map[string]any{"app": p + "x", "bypassSecret": "short"}, "invalid bypassSecret"},
 			{map[string]any{"app": p + "x", "template": "{{ .Nope"}, "invalid template"},
+			// Traefik's decoder ignores unknown keys and words type errors
+			// its own way; berth sees every key and words both.
+			{map[string]any{"app": p + "x", "holdTimout": "5s"}, `unknown option "holdTimout": did you mean "holdTimeout"?`},
+			{map[string]any{"app": p + "x", "health": map[string]any{"intervall": "2s"}}, `unknown option "health.intervall": did you mean "health.interval"?`},
+			{map[string]any{"app": p + "x", "windows": []any{map[string]any{"begin": "x"}}}, `unknown option "windows[0].begin"`},
+			{map[string]any{"app": p + "x", "status": "abc"}, `berth: invalid status "abc": want a whole number`},
+			{map[string]any{"app": p + "x", "maxHeld": []any{1}}, `berth: invalid maxHeld "a list": want a whole number`},
+			{map[string]any{"app": p + "x", "enabled": "maybe"}, `berth: invalid enabled "maybe": want true or false`},
+			{map[string]any{"app": p + "x", "health": "on"}, `berth: invalid health "on": want a group of health options`},
+			{map[string]any{"app": p + "x", "message": map[string]any{"a": 1}}, `berth: invalid message "a group of options"`},
 		}
 		for _, tc := range cases {
 			_, err := build(context.Background(), &app{}, tc.opts, "bad@file")

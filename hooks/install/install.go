@@ -139,4 +139,3 @@ func copyExecutable(src, dst string) error {
 	}
 	return os.Rename(tmp, dst)
 }
-

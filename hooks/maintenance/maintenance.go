@@ -256,19 +256,9 @@ func EndMigrationMaintenance(ctx context.Context, s Store, p Paths, now time.Tim
 	return true, s.Write(ctx, f, st)
 }
 
-// EndDeploy takes the app back to live if the deploy hooks set its state;
-// an operator's state is left alone and reported.
+// EndDeploy takes the app back to live if the deploy hooks set its state
+// (one step: an operator's state written meanwhile is never removed); an
+// operator's state is left alone and reported.
 func EndDeploy(ctx context.Context, s Store, p Paths) (plugin.State, bool, error) {
-	f := p.AppFile()
-	st, ok, err := s.Read(ctx, f)
-	if err != nil {
-		return st, false, err
-	}
-	if !ok {
-		return st, true, nil
-	}
-	if !strings.HasPrefix(st.By, DeployBy) {
-		return st, false, nil
-	}
-	return st, true, s.Remove(ctx, f)
+	return s.RemoveIfBy(ctx, p.AppFile(), DeployBy)
 }

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"regexp"
 	"strings"
 
 	"github.com/wombatworkouts/berth/hooks/transport"
@@ -28,6 +29,11 @@ type Store interface {
 	Write(ctx context.Context, p string, st plugin.State) error
 	// Remove deletes file p (live); a missing file is fine.
 	Remove(ctx context.Context, p string) error
+	// RemoveIfBy deletes file p only when its state was written by someone
+	// whose by field starts with prefix, in one step (one remote call, no
+	// window for an operator's change between a read and the removal). It
+	// returns the state it left in place, and whether p is gone.
+	RemoveIfBy(ctx context.Context, p, prefix string) (plugin.State, bool, error)
 	// Where names the store for messages ("on this machine", "on the
 	// server through kamal").
 	Where() string
@@ -84,6 +90,18 @@ func (Local) Write(_ context.Context, p string, st plugin.State) error {
 
 // Remove implements Store.
 func (Local) Remove(_ context.Context, p string) error { return plugin.RemoveStateFile(p) }
+
+// RemoveIfBy implements Store.
+func (l Local) RemoveIfBy(ctx context.Context, p, prefix string) (plugin.State, bool, error) {
+	st, ok, err := l.Read(ctx, p)
+	if err != nil || !ok {
+		return st, err == nil, err
+	}
+	if !strings.HasPrefix(st.By, prefix) {
+		return st, false, nil
+	}
+	return st, true, l.Remove(ctx, p)
+}
 
 // Remote is a Store on the app's servers, written through the transport
 // with a shell script: a temporary file next to the target, then mv (a
@@ -157,6 +175,45 @@ echo %s`, transport.Quote(dir), base64.StdEncoding.EncodeToString(data), transpo
 }
 
 const writtenMark = "@@berth-written@@"
+
+// byPrefix is a state file's by field, as encoding/json writes it (with or
+// without the space MarshalIndent puts after the colon), for grep.
+var byPrefix = regexp.MustCompile(`^[A-Za-z0-9 _.@-]+$`)
+
+// RemoveIfBy implements Store with one script: the file goes only while its
+// by field still starts with prefix.
+func (r *Remote) RemoveIfBy(ctx context.Context, p, prefix string) (plugin.State, bool, error) {
+	if !byPrefix.MatchString(prefix) {
+		return plugin.State{}, false, fmt.Errorf("remove state file %s: %q cannot be matched safely", p, prefix)
+	}
+	frame := transport.NewFrame()
+	q := transport.Quote(p)
+	script := frame.Wrap(fmt.Sprintf(`if [ ! -f %[1]s ]; then echo gone; elif grep -q '"by": *"%[2]s' %[1]s; then rm -f %[1]s && echo gone; else echo kept; base64 < %[1]s; fi`, q, prefix))
+	out, err := r.T.Server(ctx, script)
+	if err != nil {
+		return plugin.State{}, false, fmt.Errorf("remove state file %s on the server: %w", p, err)
+	}
+	body, ok := frame.Extract(out)
+	if !ok {
+		return plugin.State{}, false, fmt.Errorf("remove state file %s on the server: unexpected output: %q", p, clip(out))
+	}
+	verdict, rest, _ := strings.Cut(strings.TrimSpace(body), "\n")
+	switch strings.TrimSpace(verdict) {
+	case "gone":
+		return plugin.State{}, true, nil
+	case "kept":
+		data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(rest), ""))
+		if err != nil {
+			return plugin.State{}, false, fmt.Errorf("read state file %s on the server: %w", p, err)
+		}
+		st, err := plugin.ParseState(data)
+		if err != nil {
+			return plugin.State{}, false, fmt.Errorf("%s on the server: %w", p, err)
+		}
+		return st, false, nil
+	}
+	return plugin.State{}, false, fmt.Errorf("remove state file %s on the server: unexpected answer %q", p, clip(body))
+}
 
 // Remove implements Store.
 func (r *Remote) Remove(ctx context.Context, p string) error {

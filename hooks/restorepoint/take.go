@@ -226,4 +226,3 @@ func rate(n int64, d time.Duration) string {
 	}
 	return fmt.Sprintf("%.0f MiB/s", float64(n)/(1<<20)/d.Seconds())
 }
-

@@ -142,4 +142,3 @@ func (l *Local) Upload(_ context.Context, file string, content []byte) error {
 
 // RunningVersion implements Transport.
 func (l *Local) RunningVersion(context.Context) (string, error) { return l.Version, nil }
-

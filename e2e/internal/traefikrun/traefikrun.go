@@ -59,6 +59,9 @@ type Options struct {
 	// LogLevel defaults to DEBUG; benchmarks use ERROR so logging does not
 	// dominate what they measure.
 	LogLevel string
+	// LogFormat is log.format: "" (Traefik's plain "common" format) or
+	// "json".
+	LogFormat string
 	// ExtraPlugins are more local plugins: alias -> directory holding a
 	// plugin's .traefik.yml, go.mod and code; staged under plugins-local.
 	ExtraPlugins map[string]ExtraPlugin
@@ -168,6 +171,9 @@ func staticConfig(t *Traefik, api int, opt Options, docker *DockerProvider) (str
 	fmt.Fprintf(&b, "  traefik:\n    address: \"127.0.0.1:%d\"\n", api)
 	b.WriteString("api:\n  insecure: true\n  debug: true\nping: {}\n")
 	fmt.Fprintf(&b, "log:\n  level: %s\n  filePath: %q\n  noColor: true\n", level, t.logPath)
+	if opt.LogFormat != "" {
+		fmt.Fprintf(&b, "  format: %s\n", opt.LogFormat)
+	}
 	fmt.Fprintf(&b, "providers:\n  providersThrottleDuration: %s\n", throttle)
 	fmt.Fprintf(&b, "  file:\n    directory: %q\n    watch: true\n", t.DynamicDir)
 	if docker != nil {

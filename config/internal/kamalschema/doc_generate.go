@@ -1,0 +1,3 @@
+package kamalschema
+
+//go:generate go run ./gen -ref ../../../../shared/kamal-config -out table.go
