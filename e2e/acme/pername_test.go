@@ -54,8 +54,13 @@ func TestFirstDeployWithANameThatDoesNotResolve(t *testing.T) {
 	if strings.Join(cert.DNSNames, ",") != apex {
 		t.Errorf("%s's certificate names %v: want one certificate per name", apex, cert.DNSNames)
 	}
-	if got := pebble.Between(ca.Validations(), start, time.Now(), www); len(got) == 0 {
-		t.Fatalf("%s was never validated: the test did not exercise a failing name", www)
+	// www's first order runs beside the apex's; wait until the CA has
+	// tried it, so the window below starts after it.
+	for deadline := time.Now().Add(30 * time.Second); len(pebble.Between(ca.Validations(), start, time.Now(), www)) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was never validated: the test did not exercise a failing name", www)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// The order rate of the name that never validates, watched for a
