@@ -7,6 +7,8 @@ STATICCHECK = $$(bash $(CURDIR)/scripts/staticcheck.sh)
 # go test -json, read back into ok/FAIL lines, failures in full, every skip
 # with its reason and a closing count; a skipped test fails make test.
 REPORT = (cd $(CURDIR)/e2e && $(GO) run ./cmd/testreport)
+# Pebble, Let's Encrypt's test CA, and its DNS test server: the ACME CA of the end-to-end tests and the rehearsal.
+PEBBLE  = $$(bash $(CURDIR)/e2e/scripts/build-pebble.sh)
 
 .PHONY: setup traefik test lint unit yaegi e2e bench demo walkthrough hooks install fuzz fmt
 
@@ -35,7 +37,7 @@ yaegi:
 	cd e2e && $(GO) test -count=1 ./yaegi/...
 
 e2e:
-	set -o pipefail; cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) test -count=1 -timeout 30m -json ./... | $(REPORT)
+	set -o pipefail; cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" BERTH_PEBBLE_DIR="$(PEBBLE)" $(GO) test -count=1 -timeout 30m -json ./... | $(REPORT)
 
 ## bench: wrk against the real Traefik (no middleware, berth live, berth maintenance) and Go benchmarks.
 bench:
@@ -51,7 +53,7 @@ fuzz:
 ## demo: the deploy rehearsal (real Traefik + docker provider on a stand-in Docker API, stand-in Rails apps,
 ## Litestream, the berth hooks, load with and without berth); prints its report. Needs root (127.0.0.x:80).
 demo:
-	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/rehearsal $(ARGS)
+	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" BERTH_PEBBLE_DIR="$(PEBBLE)" $(GO) run ./cmd/rehearsal $(ARGS)
 
 ## walkthrough: berth's modes by hand in front of a stand-in app (ARGS=-serve keeps it running).
 walkthrough:

@@ -49,7 +49,7 @@ func (m *Manifest) applyDefaults() {
 	}
 	setInt(&m.Smoke.CertificateMinDays, DefaultCertificateMinDays)
 
-	setString(&m.Server.ACME.Challenge, ChallengeTLS)
+	setString(&m.Server.ACME.Challenge, ChallengeHTTP)
 	setString(&m.Server.TraefikVersion, DefaultTraefikVersion)
 	setString(&m.Server.Plugin.Source, PluginLocal)
 	setString(&m.Server.StateDir, DefaultStateDir)

@@ -148,7 +148,8 @@ func TestParseErrors(t *testing.T) {
 
 		{"no email", "  acme:\n    email: ops@wombatworkouts.com\n", "  acme: {}\n", []string{":13: server.acme.email: missing"}},
 		{"example email", "ops@wombatworkouts.com", "ops@example.com", []string{":14: server.acme.email:", "Let's Encrypt refuses"}},
-		{"bad challenge", "    email: ops@wombatworkouts.com\n", "    email: ops@wombatworkouts.com\n    challenge: dns\n", []string{`:15: server.acme.challenge: "dns" must be tls`}},
+		{"bad challenge", "    email: ops@wombatworkouts.com\n", "    email: ops@wombatworkouts.com\n    challenge: dns\n", []string{`:15: server.acme.challenge: "dns" must be http`}},
+		{"tls-alpn challenge", "    email: ops@wombatworkouts.com\n", "    email: ops@wombatworkouts.com\n    challenge: tls\n", []string{`:15: server.acme.challenge: tls (TLS-ALPN-01) is refused`, "ordered again about once a second", "write http"}},
 		{"old traefik", "", "  traefik_version: v3.5.4\n", []string{":15: server.traefik_version:", "v3.6.1 or newer"}},
 		{"catalog without version", "", "  plugin:\n    source: catalog\n", []string{":15: server.plugin.version: missing"}},
 		{"local with version", "", "  plugin:\n    version: v1.0.0\n", []string{":16: server.plugin.version: only applies to source: catalog"}},
@@ -277,7 +278,7 @@ func TestDefaults(t *testing.T) {
 		{"secret key secret", m.Litestream.Secrets.SecretAccessKey, "LITESTREAM_SECRET_ACCESS_KEY"},
 		{"policy", m.Maintenance.Policy, config.PolicyWhenMigrationsPending},
 		{"retry interval", m.Traffic.Retry.InitialInterval, "500ms"},
-		{"challenge", m.Server.ACME.Challenge, "tls"},
+		{"challenge", m.Server.ACME.Challenge, "http"},
 		{"traefik", m.Server.TraefikVersion, "v3.6.12"},
 		{"plugin", m.Server.Plugin.Source, "local"},
 		{"state dir", m.Server.StateDir, "/var/lib/berth/state"},

@@ -69,7 +69,11 @@ const (
 	PolicyNever                 = "never"
 )
 
-// ACME challenge types.
+// ACME challenge types. Only HTTP-01 is rendered: under Traefik v3.6 a
+// TLS-ALPN-01 challenge pushes a dynamic configuration, which makes Traefik
+// order again for every name still without a certificate, so one name that
+// fails validation is re-ordered about once a second. ChallengeTLS is known
+// only to refuse it with that explanation (validate.go).
 const (
 	ChallengeTLS  = "tls"
 	ChallengeHTTP = "http"

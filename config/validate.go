@@ -324,9 +324,14 @@ func (v *validator) validateServer() {
 	s := v.m.Server
 	v.check("server.acme.email", checkEmail(s.ACME.Email))
 	switch s.ACME.Challenge {
-	case ChallengeTLS, ChallengeHTTP:
+	case ChallengeHTTP:
+	case ChallengeTLS:
+		v.bad("server.acme.challenge", "tls (TLS-ALPN-01) is refused: under Traefik v3.6 each TLS-ALPN challenge reloads "+
+			"the configuration, which starts a new order, so a name that fails validation (DNS not pointing here yet) is "+
+			"ordered again about once a second and uses up Let's Encrypt's failed-validation limit at once; write http "+
+			"(HTTP-01 on port 80, which the http->https redirect keeps open anyway) or remove the key")
 	default:
-		v.bad("server.acme.challenge", fmt.Sprintf("%q must be %s (TLS-ALPN on :443) or %s (HTTP-01 on :80)", s.ACME.Challenge, ChallengeTLS, ChallengeHTTP))
+		v.bad("server.acme.challenge", fmt.Sprintf("%q must be %s (HTTP-01 on :80)", s.ACME.Challenge, ChallengeHTTP))
 	}
 	v.check("server.traefik_version", checkTraefikVersion(s.TraefikVersion))
 	switch s.Plugin.Source {

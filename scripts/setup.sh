@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything the tests, benchmarks and the demo need on a fresh Debian
 # machine: wrk, Chromium, sshd, Docker and the Ruby that runs the real Kamal
-# from Debian, the Go modules, and the real Traefik binary (built once from
-# its Go module and cached outside the repository).
+# from Debian, the Go modules, and the real Traefik binary and Pebble (Let's
+# Encrypt's test CA), built once from their Go modules and cached outside the
+# repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,7 @@ go mod download
 echo "setup: staticcheck $(bash scripts/staticcheck.sh)"
 echo "setup: Traefik $(bash e2e/scripts/build-traefik.sh)"
 echo "setup: litestream $(bash e2e/scripts/build-litestream.sh)"
+echo "setup: pebble $(bash e2e/scripts/build-pebble.sh)"
 echo "setup: dockerd $(bash e2e/scripts/build-dockerd.sh)"
 echo "setup: Debian base $(bash e2e/scripts/build-debian-base.sh)"
 if [[ -n ${KAMAL:-} ]]; then

@@ -11,6 +11,7 @@ import (
 
 	"github.com/traefik/genconf/dynamic"
 	"github.com/traefik/genconf/dynamic/tls"
+	"github.com/traefik/genconf/dynamic/types"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/wombatworkouts/berth/config"
@@ -73,10 +74,24 @@ func Dynamic(m *config.Manifest) *dynamic.Configuration {
 			Priority:    1,
 			Middlewares: []string{MiddlewareName(app, KindHeaders), MiddlewareName(app, KindFallback)},
 			Service:     "noop@internal",
-			TLS:         &dynamic.RouterTLSConfig{CertResolver: CertResolver},
+			TLS:         &dynamic.RouterTLSConfig{CertResolver: CertResolver, Domains: CertificateDomains(m)},
 		},
 	}
 	return &dynamic.Configuration{HTTP: &dynamic.HTTPConfiguration{Routers: routers, Middlewares: mws}}
+}
+
+// CertificateDomains lists the app's names one per entry, so that Traefik
+// orders one certificate per name. Without it Traefik takes the names from
+// the fallback router's rule and orders one certificate for all of them, and
+// while one name does not validate yet (its DNS is not pointing here) the
+// others get none either. The label routers name one host each and need no
+// list.
+func CertificateDomains(m *config.Manifest) []types.Domain {
+	out := make([]types.Domain, 0, len(m.Domains))
+	for _, d := range m.Domains {
+		out = append(out, types.Domain{Main: d})
+	}
+	return out
 }
 
 // fallbackRetryAfter is short: Docker's restart policy brings a crashed

@@ -62,20 +62,20 @@ func Labels(m *config.Manifest) []Label {
 	return ls
 }
 
-// Middlewares is the chain for one domain's router. A redirecting domain
-// redirects first (no need to hold or retry a redirect); the security
-// headers come next so berth's own pages carry them; then retry, then the
-// berth plugin closest to the app.
+// Middlewares is the chain for one domain's router. The security headers
+// come first, so every answer carries them: the www redirect (HSTS on the
+// name a visitor typed is what keeps the next visit on https) and berth's
+// own pages. A redirecting domain redirects next (no need to hold or retry
+// a redirect); then retry, then the berth plugin closest to the app.
 func Middlewares(m *config.Manifest, domain string) []string {
-	var chain []string
+	chain := []string{FileRef(m.App, KindHeaders)}
 	if _, ok := m.RedirectTarget(domain); ok {
 		chain = append(chain, FileRef(m.App, KindWWWRedirect))
 	}
-	// Headers first, so berth's own pages carry them too; retry before
-	// berth, so a request refused in the moment before berth's probe notices
-	// an outage is retried into berth's hold instead of failing.
+	// Retry before berth, so a request refused in the moment before
+	// berth's probe notices an outage is retried into berth's hold instead
+	// of failing.
 	return append(chain,
-		FileRef(m.App, KindHeaders),
 		FileRef(m.App, KindRetry),
 		FileRef(m.App, KindBerth),
 	)

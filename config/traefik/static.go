@@ -23,12 +23,9 @@ const (
 	CertResolver      = "letsencrypt"
 	DockerNetwork     = "kamal" // Kamal 2 puts apps and accessories here (FACTS §1)
 	DynamicDir        = "/etc/traefik/dynamic"
-	ACMEStorage       = "/letsencrypt/acme.json" // on a volume mounted at /letsencrypt
 	DockerEndpoint    = "unix:///var/run/docker.sock"
 	PluginAlias       = "berth"
 	PluginModule      = "github.com/wombatworkouts/berth"
-
-	LetsEncryptStaging = "https://acme-staging-v02.api.letsencrypt.org/directory"
 )
 
 // Static is Traefik's static configuration (traefik.yml). It is our own
@@ -109,13 +106,12 @@ type CertificatesResolver struct {
 	ACME ACME `yaml:"acme"`
 }
 
-// ACME is Let's Encrypt's configuration; exactly one challenge is set.
+// ACME is Let's Encrypt's configuration (NewACME, acme.go).
 type ACME struct {
 	Email         string         `yaml:"email"`
 	Storage       string         `yaml:"storage"`
 	CAServer      string         `yaml:"caServer,omitempty"`
-	TLSChallenge  *struct{}      `yaml:"tlsChallenge,omitempty"`
-	HTTPChallenge *HTTPChallenge `yaml:"httpChallenge,omitempty"`
+	HTTPChallenge *HTTPChallenge `yaml:"httpChallenge"`
 }
 
 // HTTPChallenge answers HTTP-01 on an entry point.
@@ -210,16 +206,7 @@ func NewStatic(s config.Server) *Static {
 			st.EntryPoints[name].ForwardedHeaders = &ForwardedHeaders{TrustedIPs: append([]string(nil), s.TrustedProxies...)}
 		}
 	}
-	acme := ACME{Email: s.ACME.Email, Storage: ACMEStorage}
-	if s.ACME.Staging {
-		acme.CAServer = LetsEncryptStaging
-	}
-	if s.ACME.Challenge == config.ChallengeHTTP {
-		acme.HTTPChallenge = &HTTPChallenge{EntryPoint: EntryPointWeb}
-	} else {
-		acme.TLSChallenge = &struct{}{}
-	}
-	st.CertificatesResolvers = map[string]CertificatesResolver{CertResolver: {ACME: acme}}
+	st.CertificatesResolvers = map[string]CertificatesResolver{CertResolver: {ACME: NewACME(s.ACME)}}
 	if s.Plugin.Source == config.PluginCatalog {
 		st.Experimental.Plugins = map[string]PluginDescriptor{PluginAlias: {ModuleName: PluginModule, Version: s.Plugin.Version}}
 	} else {

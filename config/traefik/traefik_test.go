@@ -3,6 +3,7 @@ package traefik_test
 import (
 	"bytes"
 	"fmt"
+	"path"
 	"regexp"
 	"strings"
 	"testing"
@@ -67,31 +68,38 @@ func TestStatic(t *testing.T) {
 		want   map[string]any // path -> value; nil value means absent
 	}{
 		{"defaults", "", map[string]any{
-			"entryPoints.web.address":                                ":80",
-			"entryPoints.web.http.redirections.entryPoint.to":        "websecure",
-			"entryPoints.web.http.redirections.entryPoint.scheme":    "https",
-			"entryPoints.web.http.redirections.entryPoint.permanent": true,
-			"entryPoints.websecure.address":                          ":443",
-			"certificatesResolvers.letsencrypt.acme.email":           "ops@wombatworkouts.com",
-			"certificatesResolvers.letsencrypt.acme.storage":         "/letsencrypt/acme.json",
-			"certificatesResolvers.letsencrypt.acme.caServer":        nil,
-			"certificatesResolvers.letsencrypt.acme.httpChallenge":   nil,
-			"providers.docker.exposedByDefault":                      false,
-			"providers.docker.network":                               "kamal",
-			"providers.file.directory":                               "/etc/traefik/dynamic",
-			"providers.file.watch":                                   true,
-			"experimental.localPlugins.berth.moduleName":             "github.com/wombatworkouts/berth",
-			"experimental.plugins":                                   nil,
-			"api.insecure":                                           false,
-			"ping.entryPoint":                                        "traefik",
-			"global.sendAnonymousUsage":                              false,
-		}},
-		{"staging", "    staging: true\n", map[string]any{
-			"certificatesResolvers.letsencrypt.acme.caServer": traefik.LetsEncryptStaging,
-		}},
-		{"http challenge", "    challenge: http\n", map[string]any{
+			"entryPoints.web.address":                                         ":80",
+			"entryPoints.web.http.redirections.entryPoint.to":                 "websecure",
+			"entryPoints.web.http.redirections.entryPoint.scheme":             "https",
+			"entryPoints.web.http.redirections.entryPoint.permanent":          true,
+			"entryPoints.websecure.address":                                   ":443",
+			"certificatesResolvers.letsencrypt.acme.email":                    "ops@wombatworkouts.com",
+			"certificatesResolvers.letsencrypt.acme.storage":                  "/letsencrypt/acme.json",
+			"certificatesResolvers.letsencrypt.acme.caServer":                 nil,
 			"certificatesResolvers.letsencrypt.acme.httpChallenge.entryPoint": "web",
 			"certificatesResolvers.letsencrypt.acme.tlsChallenge":             nil,
+			"providers.docker.exposedByDefault":                               false,
+			"providers.docker.network":                                        "kamal",
+			"providers.file.directory":                                        "/etc/traefik/dynamic",
+			"providers.file.watch":                                            true,
+			"experimental.localPlugins.berth.moduleName":                      "github.com/wombatworkouts/berth",
+			"experimental.plugins":                                            nil,
+			"api.insecure":                                                    false,
+			"ping.entryPoint":                                                 "traefik",
+			"global.sendAnonymousUsage":                                       false,
+		}},
+		// Staging has its own storage file: a switch back to production
+		// must not find the staging certificates (acme.go).
+		{"staging", "    staging: true\n", map[string]any{
+			"certificatesResolvers.letsencrypt.acme.caServer":                 traefik.LetsEncryptStaging,
+			"certificatesResolvers.letsencrypt.acme.storage":                  "/letsencrypt/acme-staging.json",
+			"certificatesResolvers.letsencrypt.acme.httpChallenge.entryPoint": "web",
+			"certificatesResolvers.letsencrypt.acme.tlsChallenge":             nil,
+		}},
+		{"http challenge written out", "    challenge: http\n", map[string]any{
+			"certificatesResolvers.letsencrypt.acme.httpChallenge.entryPoint": "web",
+			"certificatesResolvers.letsencrypt.acme.tlsChallenge":             nil,
+			"certificatesResolvers.letsencrypt.acme.storage":                  "/letsencrypt/acme.json",
 		}},
 		{"catalog plugin", "  plugin:\n    source: catalog\n    version: v0.2.1\n", map[string]any{
 			"experimental.plugins.berth.moduleName": "github.com/wombatworkouts/berth",
@@ -111,16 +119,26 @@ func TestStatic(t *testing.T) {
 					t.Errorf("%s = %#v, want %#v", path, got, want)
 				}
 			}
-			// TLS-ALPN is the default; it must be an (empty) object.
 			if tc.name == "defaults" {
-				if _, ok := dig(t, tree, "certificatesResolvers.letsencrypt.acme.tlsChallenge").(map[string]any); !ok {
-					t.Errorf("tlsChallenge missing:\n%s", out)
-				}
 				if _, ok := tree["accessLog"].(map[string]any); !ok {
 					t.Errorf("accessLog not enabled:\n%s", out)
 				}
 			}
 		})
+	}
+}
+
+// The storage files of the two CAs are different files on the one volume
+// Traefik mounts.
+func TestACMEStoragePerCA(t *testing.T) {
+	prod, staging := traefik.ACMEStoragePath(false), traefik.ACMEStoragePath(true)
+	if prod == staging {
+		t.Fatalf("production and staging share %s", prod)
+	}
+	for _, p := range []string{prod, staging} {
+		if path.Dir(p) != traefik.ACMEDir {
+			t.Errorf("%s is not on the ACME volume %s", p, traefik.ACMEDir)
+		}
 	}
 }
 
@@ -236,6 +254,11 @@ func TestDynamicContents(t *testing.T) {
 	}
 	if got := dig(t, tree, "http.routers.wombat_workouts-fallback.middlewares"); fmt.Sprint(got) != "[wombat_workouts-headers wombat_workouts-fallback]" {
 		t.Errorf("fallback router middlewares = %v", got)
+	}
+	// One certificate per name: each name is its own tls.domains entry
+	// (without the list Traefik orders one certificate for the whole rule).
+	if got := dig(t, tree, "http.routers.wombat_workouts-fallback.tls.domains"); fmt.Sprint(got) != "[map[main:wombatworkouts.com] map[main:www.wombatworkouts.com]]" {
+		t.Errorf("fallback router tls.domains = %v", got)
 	}
 	// No redirect middleware without a pair.
 	single := manifest(t, "redirect: none\n")
@@ -414,7 +437,8 @@ func TestLabels(t *testing.T) {
 		apex + "service":                             "wombat_workouts",
 		apex + "middlewares":                         "wombat_workouts-headers@file,wombat_workouts-retry@file,wombat_workouts-berth@file",
 		www + "rule":                                 "Host(`www.wombatworkouts.com`)",
-		www + "middlewares":                          "wombat_workouts-www-redirect@file,wombat_workouts-headers@file,wombat_workouts-retry@file,wombat_workouts-berth@file",
+		// Headers before the redirect: the redirect carries HSTS.
+		www + "middlewares": "wombat_workouts-headers@file,wombat_workouts-www-redirect@file,wombat_workouts-retry@file,wombat_workouts-berth@file",
 	} {
 		if labels[k] != want {
 			t.Errorf("%s = %q, want %q", k, labels[k], want)

@@ -46,10 +46,12 @@ var intended = map[string]intendedApp{
 			},
 			"wombat_workouts-www-wombatworkouts-com": {
 				host: "www.wombatworkouts.com",
-				// The redirecting domain redirects before anything else.
+				// The security headers first, so the redirect carries
+				// HSTS; then the redirect, before anything that holds
+				// or retries.
 				middlewares: []string{
-					"wombat_workouts-www-redirect@file",
-					"wombat_workouts-headers@file", "wombat_workouts-retry@file", "wombat_workouts-berth@file",
+					"wombat_workouts-headers@file", "wombat_workouts-www-redirect@file",
+					"wombat_workouts-retry@file", "wombat_workouts-berth@file",
 				},
 			},
 		},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,7 @@ import (
 	berthtraefik "github.com/wombatworkouts/berth/config/traefik"
 	"github.com/wombatworkouts/berth/e2e/internal/backend"
 	"github.com/wombatworkouts/berth/e2e/internal/localserver"
+	"github.com/wombatworkouts/berth/e2e/internal/pebble"
 	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
 	"github.com/wombatworkouts/berth/plugin"
 )
@@ -41,10 +43,11 @@ var securityHeaders = map[string]string{
 // file, the shared _server.yml and one dynamic file per app.
 type server struct {
 	tr        *traefikrun.Traefik
-	secure    string // 127.0.0.1:port of the websecure entry point
-	web       string // 127.0.0.1:port of the web entry point
-	caServer  string // the unreachable ACME directory URL the test put in
-	stateDir  string // the plugin's state directory (adapted)
+	secure    string         // 127.0.0.1:port of the websecure entry point
+	web       string         // 127.0.0.1:port of the web entry point
+	ca        *pebble.CA     // Let's Encrypt's test CA, standing in for Let's Encrypt
+	roots     *x509.CertPool // the root of what ca issues
+	stateDir  string         // the plugin's state directory (adapted)
 	dynDir    string
 	apps      []example
 	backends  map[string]*backend.Server // by app
@@ -62,12 +65,14 @@ func previousContainer(app string) string { return app + "-web-e2e0001" }
 // headers, www redirect, retry) is enabled and used, the TLS options are in
 // force, requests through the routers Traefik's docker provider builds from
 // the rendered labels get the app with its security headers (and never a
-// stopped container), the www domain is redirected to the apex, berth's
-// maintenance page carries the security headers too, also when no container
-// runs, and Traefik logs no error about any of it.
+// stopped container), every domain gets its own certificate from the ACME
+// CA (Pebble, Let's Encrypt's test CA), the www domain is redirected to the
+// apex with HSTS, berth's maintenance page carries the security headers too,
+// also when no container runs, and Traefik logs no error about any of it.
 func TestRenderedConfigRunsInTraefik(t *testing.T) {
 	s := startServer(t)
 
+	t.Run("certificates", func(t *testing.T) { s.checkCertificates(t) })
 	t.Run("api", func(t *testing.T) { s.checkAPI(t) })
 	t.Run("tls-options", func(t *testing.T) { s.checkTLSOptions(t) })
 	t.Run("requests", func(t *testing.T) { s.checkRequests(t) })
@@ -108,7 +113,18 @@ func startServer(t *testing.T) *server {
 	// stand-in Engine API instead (dockerengine_test.go), which lists the
 	// app containers as Kamal runs them, with the rendered labels.
 	s.engine = startDockerEngine(t)
-	staticFile, ports := s.adaptStatic(t, static, dir)
+	// The ACME CA: Pebble, validating HTTP-01 on the web entry point, with
+	// a DNS that resolves every domain of both apps to this machine.
+	ports := map[string]string{}
+	for _, ep := range []string{berthtraefik.EntryPointWeb, berthtraefik.EntryPointSecure} {
+		p, err := traefikrun.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[ep] = "127.0.0.1:" + strconv.Itoa(p)
+	}
+	s.startCA(t, dir, ports)
+	staticFile, ports := s.adaptStatic(t, static, dir, ports)
 	s.web, s.secure = ports[berthtraefik.EntryPointWeb], ports[berthtraefik.EntryPointSecure]
 
 	write := func(name string, data []byte) {
@@ -183,8 +199,10 @@ func startServer(t *testing.T) *server {
 		WebAddr:      s.web,
 		DynamicDir:   s.dynDir,
 		StartTimeout: 60 * time.Second,
-		// Traefik's Docker client lets these override the endpoint.
-		Env: []string{"DOCKER_HOST=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH=", "DOCKER_API_VERSION=", "DOCKER_CONTEXT="},
+		// Traefik's ACME client trusts Pebble's own HTTPS; its Docker
+		// client lets the others override the endpoint.
+		Env: []string{"LEGO_CA_CERTIFICATES=" + s.ca.TrustFile,
+			"DOCKER_HOST=", "DOCKER_TLS_VERIFY=", "DOCKER_CERT_PATH=", "DOCKER_API_VERSION=", "DOCKER_CONTEXT="},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -250,12 +268,50 @@ func (s *server) waitServers(t *testing.T, app string, want ...string) {
 	}
 }
 
+// startCA starts Pebble and its DNS, which resolves every domain of the
+// example apps to 127.0.0.1, where Pebble validates HTTP-01 on the web
+// entry point's port.
+func (s *server) startCA(t *testing.T, dir string, ports map[string]string) {
+	t.Helper()
+	dns, err := pebble.StartDNS(filepath.Join(dir, "dns"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(dns.Stop)
+	for _, ex := range s.apps {
+		for _, d := range ex.m.Domains {
+			if err := dns.AddA(d, "127.0.0.1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	port := func(ep string) int {
+		_, p, _ := net.SplitHostPort(ports[ep])
+		n, _ := strconv.Atoi(p)
+		return n
+	}
+	ca, err := pebble.Start(filepath.Join(dir, "pebble"), pebble.Options{Name: "letsencrypt",
+		HTTPPort: port(berthtraefik.EntryPointWeb), TLSPort: port(berthtraefik.EntryPointSecure), DNS: dns.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pebble log tail:\n%s", lastLines(ca.Log(), 30))
+		}
+		ca.Stop()
+	})
+	s.ca = ca
+	if s.roots, _, err = ca.Roots(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // adaptStatic changes only what cannot exist here in the rendered static
 // configuration (internal/localserver) and writes it to dir/traefik.yml.
-// The ACME CA is a closed loopback port, so the resolver can never reach
-// Let's Encrypt from a test (it will log that it cannot; checkLog allows
-// exactly that).
-func (s *server) adaptStatic(t *testing.T, rendered []byte, dir string) (string, map[string]string) {
+// Let's Encrypt is Pebble (startCA): the rendering names production, so
+// Pebble stands in for it.
+func (s *server) adaptStatic(t *testing.T, rendered []byte, dir string, ports map[string]string) (string, map[string]string) {
 	t.Helper()
 	var st map[string]any
 	if err := yaml.Unmarshal(rendered, &st); err != nil {
@@ -268,16 +324,17 @@ func (s *server) adaptStatic(t *testing.T, rendered []byte, dir string) (string,
 			}
 		}
 	}
-	closed, err := traefikrun.FreePort()
-	if err != nil {
+	// The ACME volume, mounted at /letsencrypt on a server.
+	acmeDir := filepath.Join(dir, "letsencrypt")
+	if err := os.MkdirAll(acmeDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	s.caServer = fmt.Sprintf("https://127.0.0.1:%d/directory", closed)
 	adapted, err := localserver.AdaptStatic(rendered, localserver.Settings{
 		DockerEndpoint: s.engine.Endpoint(),
 		DynamicDir:     s.dynDir,
-		ACMEStorage:    filepath.Join(dir, "acme.json"),
-		CAServer:       s.caServer,
+		ACMEDir:        acmeDir,
+		ProductionCA:   s.ca.Directory,
+		Ports:          ports,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -287,6 +344,61 @@ func (s *server) adaptStatic(t *testing.T, rendered []byte, dir string) (string,
 		t.Fatal(err)
 	}
 	return path, adapted.Ports
+}
+
+// Every domain of both apps is served a certificate of its own from the
+// ACME CA: the fallback router lists each name on its own (one certificate
+// per name) and the label routers ask for theirs.
+func (s *server) checkCertificates(t *testing.T) {
+	for _, ex := range s.apps {
+		for _, d := range ex.m.Domains {
+			var chain []*x509.Certificate
+			var err error
+			if !eventually(30*time.Second, func() bool {
+				chain, err = s.servedChain(d)
+				if err == nil {
+					err = verifyChain(chain, d, s.roots)
+				}
+				return err == nil
+			}) {
+				t.Errorf("%s: no certificate from the ACME CA within 30 s: %v", d, err)
+				continue
+			}
+			if strings.Join(chain[0].DNSNames, ",") != d {
+				t.Errorf("%s is served a certificate for %v, want one for %s alone", d, chain[0].DNSNames, d)
+			}
+		}
+	}
+}
+
+func (s *server) servedChain(name string) ([]*x509.Certificate, error) {
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	conn, err := tls.DialWithDialer(d, "tcp", s.secure, &tls.Config{ServerName: name, InsecureSkipVerify: true}) // verified by the caller
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates, nil
+}
+
+func verifyChain(chain []*x509.Certificate, name string, roots *x509.CertPool) error {
+	if len(chain) == 0 {
+		return fmt.Errorf("no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{DNSName: name, Roots: roots, Intermediates: inter})
+	return err
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 func equalSets(a, b []string) bool {
@@ -490,7 +602,7 @@ func (s *server) handshake(serverName string, minV, maxV uint16) error {
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	conn, err := tls.DialWithDialer(d, "tcp", s.secure, &tls.Config{
 		ServerName:         serverName,
-		InsecureSkipVerify: true, // Traefik's default certificate: ACME cannot issue one here
+		InsecureSkipVerify: true, // about protocol versions only; the certificates are checkCertificates
 		MinVersion:         minV,
 		MaxVersion:         maxV,
 	})
@@ -520,7 +632,7 @@ func client(addr string) *http.Client {
 		Transport: &http.Transport{
 			Proxy:             nil,
 			DialContext:       func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) },
-			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // Traefik's default certificate
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // an unknown host gets Traefik's default certificate; the others are checkCertificates
 			DisableKeepAlives: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -580,13 +692,15 @@ func (s *server) checkRequests(t *testing.T) {
 				continue
 			}
 			// The www domain is redirected, permanently, to the apex
-			// with path and query kept.
+			// with path and query kept, and with the security headers:
+			// HSTS on the name the visitor typed.
 			if r.status != http.StatusMovedPermanently && r.status != http.StatusPermanentRedirect {
 				t.Errorf("%s: %d, want a permanent redirect", url, r.status)
 			}
 			if loc, want := r.header.Get("Location"), "https://"+target+"/plans?week=2"; loc != want {
 				t.Errorf("%s: Location %q, want %q", url, loc, want)
 			}
+			checkSecurityHeaders(t, url+" (redirect)", r.header)
 		}
 		// The app's routers serve only their own domains.
 		if r := fetch(t, https, "https://unknown."+ex.m.CanonicalDomain()+"/"); r.status != 404 {
@@ -698,7 +812,7 @@ func (s *server) checkLog(t *testing.T) {
 		case "WRN":
 			t.Logf("warning: %s", line)
 		case "ERR", "FTL", "PNC":
-			if why := harmless(line, s.caServer); why != "" {
+			if why := harmless(line); why != "" {
 				continue
 			}
 			unexpected = append(unexpected, line)
@@ -713,13 +827,7 @@ func (s *server) checkLog(t *testing.T) {
 }
 
 // harmless says why an error line is expected in this test, or "".
-func harmless(line, caServer string) string {
-	// The test pointed the ACME resolver at a closed loopback port so it
-	// can never reach Let's Encrypt; Traefik logs that it cannot get the
-	// CA's directory for each domain a router asks a certificate for.
-	if strings.Contains(line, "providerName=letsencrypt.acme") && strings.Contains(line, caServer) {
-		return "ACME cannot reach the CA (on purpose)"
-	}
+func harmless(line string) string {
 	// The Traefik binary here is built from the Go module, which has no
 	// dashboard assets (the official image has them). The rendered config
 	// enables the dashboard, so Traefik says so on every reload.

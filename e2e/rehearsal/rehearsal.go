@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/wombatworkouts/berth/e2e/internal/dockerapi"
 	"github.com/wombatworkouts/berth/e2e/internal/kamalsim"
 	"github.com/wombatworkouts/berth/e2e/internal/localserver"
+	"github.com/wombatworkouts/berth/e2e/internal/pebble"
 	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
 	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
 )
@@ -370,19 +372,45 @@ func (r *run) startServer() error {
 	for _, name := range r.appNames() {
 		domains = append(domains, r.apps[name].m.Domains...)
 	}
-	ca, cert, key, err := localCA(filepath.Join(r.ws, "tls"), domains)
+	// Let's Encrypt is Pebble, its test CA, one per Traefik (each
+	// validates HTTP-01 on its own Traefik's web entry point), and its DNS
+	// resolves every domain to this machine.
+	dns, err := pebble.StartDNS(filepath.Join(r.ws, "dns"))
 	if err != nil {
 		return err
 	}
-	r.caFile = ca
-	tlsFile := fmt.Sprintf("tls:\n  stores:\n    default:\n      defaultCertificate:\n        certFile: %s\n        keyFile: %s\n", cert, key)
+	r.cleanup = append(r.cleanup, dns.Stop)
+	for _, d := range domains {
+		if err := dns.AddA(d, "127.0.0.1"); err != nil {
+			return err
+		}
+	}
+	cas := map[string]*pebble.CA{}
 
 	for _, variant := range []string{"with", "without"} {
 		dir := filepath.Join(r.ws, "traefik-"+variant)
 		dyn := filepath.Join(dir, "dynamic")
-		if err := os.MkdirAll(dyn, 0o755); err != nil {
+		acmeDir := filepath.Join(dir, "letsencrypt") // the ACME volume
+		for _, d := range []string{dyn, acmeDir} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+		}
+		ports := map[string]string{}
+		for _, ep := range []string{berthtraefik.EntryPointWeb, berthtraefik.EntryPointSecure} {
+			p, err := traefikrun.FreePort()
+			if err != nil {
+				return err
+			}
+			ports[ep] = "127.0.0.1:" + strconv.Itoa(p)
+		}
+		ca, err := pebble.Start(filepath.Join(dir, "pebble"), pebble.Options{Name: variant,
+			HTTPPort: portOf(ports[berthtraefik.EntryPointWeb]), TLSPort: portOf(ports[berthtraefik.EntryPointSecure]), DNS: dns.Addr})
+		if err != nil {
 			return err
 		}
+		r.cleanup = append(r.cleanup, ca.Stop)
+		cas[variant] = ca
 		first := r.apps[wombat]
 		static, err := os.ReadFile(filepath.Join(first.dir, "config", "traefik", "static.yml"))
 		if err != nil {
@@ -391,16 +419,15 @@ func (r *run) startServer() error {
 		adapted, err := localserver.AdaptStatic(static, localserver.Settings{
 			DockerEndpoint: r.engine.Endpoint(),
 			DynamicDir:     dyn,
-			ACMEStorage:    filepath.Join(dir, "acme.json"),
-			CAServer:       "https://127.0.0.1:9/directory", // closed: no Let's Encrypt from here
+			ACMEDir:        acmeDir,
+			ProductionCA:   ca.Directory,
+			StagingCA:      ca.Directory,
+			Ports:          ports,
 		})
 		if err != nil {
 			return err
 		}
 		r.ports[variant] = adapted.Ports
-		if err := os.WriteFile(filepath.Join(dyn, "rehearsal-tls.yml"), []byte(tlsFile), 0o644); err != nil {
-			return err
-		}
 		for _, name := range r.appNames() {
 			a := r.apps[name]
 			files, err := r.dynamicFor(a, variant)
@@ -423,8 +450,9 @@ func (r *run) startServer() error {
 			WebURL:     "http://" + adapted.Ports[berthtraefik.EntryPointWeb],
 			WebAddr:    adapted.Ports[berthtraefik.EntryPointWeb],
 			DynamicDir: dyn,
-			// Traefik's docker client reads DOCKER_HOST over the endpoint.
-			Env: []string{"DOCKER_HOST="},
+			// Traefik's ACME client trusts Pebble's own HTTPS; its docker
+			// client reads DOCKER_HOST over the endpoint.
+			Env: []string{"LEGO_CA_CERTIFICATES=" + ca.TrustFile, "DOCKER_HOST="},
 		})
 		if err != nil {
 			return fmt.Errorf("start traefik (%s berth): %w", variant, err)
@@ -435,6 +463,13 @@ func (r *run) startServer() error {
 		} else {
 			r.withoutB = t
 		}
+	}
+
+	// berth's fallback router asks a certificate for every domain as
+	// Traefik starts; the smoke checks after the first deploy trust the
+	// CA's root.
+	if r.caFile, err = waitCertificates(cas["with"], r.ports["with"][berthtraefik.EntryPointSecure], domains, filepath.Join(r.ws, "tls")); err != nil {
+		return fmt.Errorf("traefik with berth: %w", err)
 	}
 
 	r.host = kamalsim.NewHost(r.engine, r.bin.standin, filepath.Join(r.ws, "host"))

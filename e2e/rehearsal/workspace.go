@@ -1,20 +1,18 @@
 package rehearsal
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/wombatworkouts/berth/e2e/internal/pebble"
 	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
 	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
 )
@@ -53,55 +51,52 @@ func buildBinaries(ws string, logf func(string, ...any)) (*binaries, error) {
 	return b, nil
 }
 
-// localCA issues a certificate for the apps' domains from a CA made for
-// this run: ACME cannot reach Let's Encrypt from here, and berth's smoke
-// checks verify the certificate against the CA they are given.
-func localCA(dir string, domains []string) (caFile, certFile, keyFile string, err error) {
+// waitCertificates waits until Traefik at addr serves every domain a
+// certificate that ca issued, and writes ca's root to dir/ca.pem for the
+// smoke checks (BERTH_SMOKE_CA).
+func waitCertificates(ca *pebble.CA, addr string, domains []string, dir string) (string, error) {
+	roots, rootPEM, err := ca.Roots()
+	if err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", "", err
+		return "", err
 	}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", "", err
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, rootPEM, 0o600); err != nil {
+		return "", err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "berth rehearsal CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return "", "", "", err
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return "", "", "", err
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: domains[0]}, DNSNames: domains,
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return "", "", "", err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		return "", "", "", err
-	}
-	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for _, f := range []struct {
-		path, typ string
-		der       []byte
-	}{{caFile, "CERTIFICATE", caDER}, {certFile, "CERTIFICATE", leafDER}, {keyFile, "EC PRIVATE KEY", keyDER}} {
-		if err := os.WriteFile(f.path, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
-			return "", "", "", err
+	deadline := time.Now().Add(60 * time.Second)
+	for _, d := range domains {
+		for {
+			err := servedFrom(addr, d, roots)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return "", fmt.Errorf("no certificate for %s from the ACME CA (Pebble) within 60 s: %v", d, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	return caFile, certFile, keyFile, nil
+	return caFile, nil
+}
+
+// servedFrom checks that addr serves name a certificate verifying against
+// roots.
+func servedFrom(addr, name string, roots *x509.CertPool) error {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{ServerName: name, RootCAs: roots})
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// portOf is the port of a host:port address.
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
 }
 
 func copyTree(src, dst string) error {

@@ -3,10 +3,13 @@
 // that name and not about to expire, plain http redirects to https, and the
 // configured paths answer what they should. Checks run in parallel, each
 // with a deadline and a few short retries (a certificate can take seconds
-// to appear after a first setup).
+// to appear after a first setup). Under server.acme.staging the
+// certificate's chain ends at a staging root no system trusts; everything
+// else about it is checked and the result says the chain is staging.
 package smoke
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -229,20 +232,39 @@ func verifyCert(cs tls.ConnectionState, host string, o Options) (string, error) 
 	if now.Before(leaf.NotBefore) {
 		return "", fmt.Errorf("%w for %s is not valid before %s", ErrCertificate, host, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
+	if traefikDefault(leaf) {
+		return "", fmt.Errorf("%w for %s is Traefik's default certificate: the CA has not issued one for this name yet "+
+			"(does its DNS record point at the server? Traefik's log says why the order failed; a name that failed is "+
+			"ordered again at the next deploy or Traefik restart)", ErrCertificate, host)
+	}
 	inter := x509.NewCertPool()
 	for _, c := range cs.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
+	staging := o.Manifest.Server.ACME.Staging
+	chain := ""
 	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: o.RootCAs, Intermediates: inter, CurrentTime: now}); err != nil {
 		var ua x509.UnknownAuthorityError
 		var hn x509.HostnameError
 		switch {
+		case errors.As(err, &ua) && staging && o.RootCAs == nil:
+			// Let's Encrypt's staging roots are in no trust store: check
+			// everything else and say so.
+			if chain, err = verifyStaging(cs.PeerCertificates, host); err != nil {
+				return "", err
+			}
 		case errors.As(err, &ua):
-			return "", fmt.Errorf("%w for %s is not trusted (self-signed, or Traefik's default certificate: Let's Encrypt has not issued one yet; check DNS and Traefik's log): %v", ErrCertificate, host, err)
+			return "", fmt.Errorf("%w for %s is not trusted (%s; self-signed, or Traefik's default certificate: Let's Encrypt has not issued one yet; check DNS and Traefik's log): %v", ErrCertificate, host, issuedBy(leaf), err)
 		case errors.As(err, &hn):
 			return "", fmt.Errorf("%w is not valid for %s (it is for %s)", ErrCertificate, host, strings.Join(leaf.DNSNames, ", "))
+		default:
+			return "", fmt.Errorf("%w for %s: %v", ErrCertificate, host, err)
 		}
-		return "", fmt.Errorf("%w for %s: %v", ErrCertificate, host, err)
+	} else if staging {
+		chain = "trusted chain, although server.acme.staging is true"
+		if o.RootCAs != nil {
+			chain = "staging chain, verified against BERTH_SMOKE_CA"
+		}
 	}
 	days := int(leaf.NotAfter.Sub(now).Hours() / 24)
 	min := o.Manifest.Smoke.CertificateMinDays
@@ -253,7 +275,62 @@ func verifyCert(cs tls.ConnectionState, host string, o Options) (string, error) 
 		return "", fmt.Errorf("%w for %s expires in %d days (on %s), fewer than smoke.certificate_min_days=%d: renewal is failing (Traefik renews 30 days ahead)",
 			ErrCertificate, host, days, leaf.NotAfter.UTC().Format("2006-01-02"), min)
 	}
+	if chain != "" {
+		return fmt.Sprintf("certificate valid %d more days (%s)", days, chain), nil
+	}
 	return fmt.Sprintf("certificate valid %d more days", days), nil
+}
+
+// verifyStaging checks a certificate from Let's Encrypt's staging CA as far
+// as that can be done without trusting its roots: it is for host (checked
+// by the caller: dates), it is not self-signed (Traefik's default
+// certificate is), and the issuer certificate the server sent signed it,
+// each link of the chain up to the last one sent. Only the chain's anchor is
+// left unchecked, which the detail says.
+func verifyStaging(chain []*x509.Certificate, host string) (string, error) {
+	leaf := chain[0]
+	if err := leaf.VerifyHostname(host); err != nil {
+		return "", fmt.Errorf("%w is not valid for %s (it is for %s)", ErrCertificate, host, strings.Join(leaf.DNSNames, ", "))
+	}
+	if bytes.Equal(leaf.RawIssuer, leaf.RawSubject) {
+		return "", fmt.Errorf("%w for %s is self-signed (%s): Traefik's default certificate, so the staging CA has not issued one yet; check DNS and Traefik's log", ErrCertificate, host, issuedBy(leaf))
+	}
+	if len(chain) < 2 {
+		return "", fmt.Errorf("%w for %s came without its issuer's certificate (%s), so not even the staging chain can be checked", ErrCertificate, host, issuedBy(leaf))
+	}
+	for i := 0; i+1 < len(chain); i++ {
+		if err := chain[i].CheckSignatureFrom(chain[i+1]); err != nil {
+			return "", fmt.Errorf("%w for %s: %q, sent as its issuer, did not sign %q: %v", ErrCertificate, host, chain[i+1].Subject.CommonName, chain[i].Subject.CommonName, err)
+		}
+	}
+	return fmt.Sprintf("staging chain: %s, not checked against trusted roots (server.acme.staging is true)", issuedBy(leaf)), nil
+}
+
+// traefikDefault recognises the certificate Traefik serves for a name it
+// has no certificate for: self-signed, "TRAEFIK DEFAULT CERT", for a
+// random name under .traefik.default (Traefik v3).
+func traefikDefault(c *x509.Certificate) bool {
+	if c.Subject.CommonName == "TRAEFIK DEFAULT CERT" {
+		return true
+	}
+	for _, n := range c.DNSNames {
+		if strings.HasSuffix(n, ".traefik.default") {
+			return true
+		}
+	}
+	return false
+}
+
+// issuedBy names a certificate's issuer the way an operator recognises it.
+func issuedBy(c *x509.Certificate) string {
+	name := c.Issuer.CommonName
+	if name == "" {
+		name = c.Issuer.String()
+	}
+	if len(c.Issuer.Organization) > 0 && !strings.Contains(name, c.Issuer.Organization[0]) {
+		name += ", " + c.Issuer.Organization[0]
+	}
+	return "issued by " + name
 }
 
 func do(ctx context.Context, o Options, host, rawURL string) (*http.Response, []byte, string, error) {

@@ -169,3 +169,78 @@ func TestSmokeDeadline(t *testing.T) {
 		t.Fatal("hanging app passed")
 	}
 }
+
+// traefikDefaultName is the kind of name Traefik v3 gives the self-signed
+// certificate it serves for a name it has none for.
+const traefikDefaultName = "3f2a9c0d41b7e6a85d0c1e2f3a4b5c6d.7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b.traefik.default"
+
+// withIssuer appends the issuing CA's certificate to the chain the server
+// sends, as Traefik sends Let's Encrypt's intermediate.
+func withIssuer(leaf tls.Certificate, ca *testcerts.CA) tls.Certificate {
+	leaf.Certificate = append(leaf.Certificate, ca.Cert.Raw)
+	return leaf
+}
+
+// Under server.acme.staging the certificate comes from a CA no system
+// trusts (here a test CA, which the system roots do not hold either): the
+// smoke checks pass on everything that can be checked (the names, the
+// dates, the issuer's signature) and say the chain is staging; they still
+// fail Traefik's self-signed default certificate, a certificate for another
+// name, one near expiry and one its sent issuer did not sign. With staging
+// off, the same certificate is not trusted.
+func TestSmokeUnderStaging(t *testing.T) {
+	now := time.Now()
+	ca := testcerts.NewCA(t, now)
+	other := testcerts.NewCA(t, now)
+	day := 24 * time.Hour
+	good := withIssuer(ca.Leaf(t, names, now.Add(-day), now.Add(80*day), false), ca)
+
+	tests := []struct {
+		name    string
+		staging bool
+		cert    tls.Certificate
+		want    string // "" passes; else a fragment of every https check's failure
+	}{
+		{"staging chain", true, good, ""},
+		{"not staging: untrusted", false, good, "is not trusted (issued by berth test CA"},
+		{"self-signed", true, ca.Leaf(t, names, now.Add(-day), now.Add(80*day), true), "is self-signed"},
+		{"Traefik default certificate under staging", true, ca.Leaf(t, []string{traefikDefaultName}, now.Add(-day), now.Add(365*day), true), "is Traefik's default certificate: the CA has not issued one"},
+		{"Traefik default certificate", false, ca.Leaf(t, []string{traefikDefaultName}, now.Add(-day), now.Add(365*day), true), "is Traefik's default certificate: the CA has not issued one"},
+		{"issuer not sent", true, ca.Leaf(t, names, now.Add(-day), now.Add(80*day), false), "came without its issuer's certificate"},
+		{"another issuer sent", true, withIssuer(ca.Leaf(t, names, now.Add(-day), now.Add(80*day), false), other), "did not sign"},
+		{"another name", true, withIssuer(ca.Leaf(t, []string{"other.example.org"}, now.Add(-day), now.Add(80*day), false), ca), "is not valid for"},
+		{"expiring", true, withIssuer(ca.Leaf(t, names, now.Add(-day), now.Add(5*day), false), ca), "fewer than smoke.certificate_min_days=14"},
+		{"expired", true, withIssuer(ca.Leaf(t, names, now.Add(-100*day), now.Add(-day), false), ca), "expired on"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a := testapp.New(t, testapp.Options{})
+			a.Manifest.Server.ACME.Staging = tc.staging
+			httpsAddr, httpAddr := site(t, tc.cert, app, nil)
+			rs := smoke.Run(context.Background(), smoke.Options{Manifest: a.Manifest, HTTPSAddr: httpsAddr, HTTPAddr: httpAddr,
+				Attempts: 1, Timeout: 2 * time.Second})
+			https := 0
+			for _, r := range rs {
+				if !strings.HasPrefix(r.URL, "https://") {
+					if !r.OK {
+						t.Errorf("%s: %s", r.Name, r.Detail)
+					}
+					continue
+				}
+				https++
+				switch {
+				case tc.want == "" && !r.OK:
+					t.Errorf("%s failed: %s", r.Name, r.Detail)
+				case tc.want == "" && strings.HasPrefix(r.Name, "https+certificate") &&
+					!strings.Contains(r.Detail, "staging chain: issued by berth test CA, not checked against trusted roots"):
+					t.Errorf("%s: detail %q does not say the chain is staging", r.Name, r.Detail)
+				case tc.want != "" && (r.OK || !strings.Contains(r.Detail, tc.want)):
+					t.Errorf("%s: ok=%v %q, want a failure with %q", r.Name, r.OK, r.Detail, tc.want)
+				}
+			}
+			if https != 3 {
+				t.Errorf("%d https checks in %+v", https, rs)
+			}
+		})
+	}
+}

@@ -1,13 +1,16 @@
 // Package localserver adapts the Traefik static configuration that berth
 // renders for a real server so that it runs on this machine: what cannot
 // exist here is changed (ports 80/443/8080, the Docker socket, the file
-// provider's directory, ACME's storage and CA), and every other key reaches
-// Traefik as rendered. Each adapted key must be present in the rendering, so
-// a change in the generator cannot slip past the tests that use this.
+// provider's directory, the volume ACME keeps its storage on, Let's
+// Encrypt), and every other key reaches Traefik as rendered. Each adapted
+// key must be present in the rendering, so a change in the generator cannot
+// slip past the tests that use this.
 package localserver
 
 import (
 	"fmt"
+	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,10 +28,22 @@ type Settings struct {
 	DockerEndpoint string
 	// DynamicDir is where the rendered dynamic files are written.
 	DynamicDir string
-	// ACMEStorage is a temporary acme.json.
-	ACMEStorage string
-	// CAServer is a closed loopback URL, so ACME never reaches Let's Encrypt.
-	CAServer string
+	// ACMEDir stands in for the volume Traefik keeps its ACME storage on
+	// (berthtraefik.ACMEDir): the rendered storage file keeps its name and
+	// moves into this directory, so a rendering that changes the file
+	// (staging and production have one each) changes it here too.
+	ACMEDir string
+	// ProductionCA and StagingCA stand in for Let's Encrypt: the directory
+	// URL of a test CA (internal/pebble) for a rendering without caServer
+	// (Traefik's default, Let's Encrypt production) and for one with Let's
+	// Encrypt's staging directory. A rendering that needs one not given is
+	// refused, so no test can ever reach Let's Encrypt.
+	ProductionCA, StagingCA string
+	// Ports fixes an entry point's loopback address (127.0.0.1:port) by
+	// name; the others get free ports. A test CA validates HTTP-01 on the
+	// web entry point, so it must know that port before Traefik starts
+	// (and keep it across a restart).
+	Ports map[string]string
 }
 
 // Adapted is the result: the YAML to run and the loopback address of each
@@ -54,11 +69,14 @@ func AdaptStatic(rendered []byte, s Settings) (*Adapted, error) {
 	}
 	ports := map[string]string{}
 	for _, name := range want {
-		p, err := traefikrun.FreePort()
-		if err != nil {
-			return nil, err
+		ports[name] = s.Ports[name]
+		if ports[name] == "" {
+			p, err := traefikrun.FreePort()
+			if err != nil {
+				return nil, err
+			}
+			ports[name] = "127.0.0.1:" + strconv.Itoa(p)
 		}
-		ports[name] = "127.0.0.1:" + strconv.Itoa(p)
 		if err := setAt(st, ports[name], "entryPoints", name, "address"); err != nil {
 			return nil, err
 		}
@@ -73,11 +91,9 @@ func AdaptStatic(rendered []byte, s Settings) (*Adapted, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := acme["storage"]; !ok {
-		return nil, fmt.Errorf("rendered static config has no ACME storage")
+	if err := adaptACME(acme, s); err != nil {
+		return nil, err
 	}
-	acme["storage"] = s.ACMEStorage
-	acme["caServer"] = s.CAServer
 	// Kept as rendered: traefikrun stages berth under
 	// ./plugins-local/src/<moduleName>, Traefik's working directory.
 	local, err := mapAt(st, "experimental", "localPlugins", berthtraefik.PluginAlias)
@@ -92,6 +108,36 @@ func AdaptStatic(rendered []byte, s Settings) (*Adapted, error) {
 		return nil, err
 	}
 	return &Adapted{YAML: out, Ports: ports}, nil
+}
+
+// adaptACME moves the storage file onto the stand-in volume and points the
+// resolver at the stand-in for the CA the rendering names.
+func adaptACME(acme map[string]any, s Settings) error {
+	storage, _ := acme["storage"].(string)
+	if storage == "" {
+		return fmt.Errorf("rendered static config has no ACME storage")
+	}
+	if path.Dir(storage) != berthtraefik.ACMEDir {
+		return fmt.Errorf("rendered ACME storage %s is not on the volume at %s", storage, berthtraefik.ACMEDir)
+	}
+	if s.ACMEDir == "" {
+		return fmt.Errorf("localserver: Settings.ACMEDir is empty")
+	}
+	acme["storage"] = filepath.Join(s.ACMEDir, path.Base(storage))
+	rendered, _ := acme["caServer"].(string)
+	switch {
+	case rendered == "" && s.ProductionCA != "":
+		acme["caServer"] = s.ProductionCA
+	case rendered == berthtraefik.LetsEncryptStaging && s.StagingCA != "":
+		acme["caServer"] = s.StagingCA
+	case rendered == "":
+		return fmt.Errorf("the rendering uses Let's Encrypt production and Settings.ProductionCA is empty")
+	case rendered == berthtraefik.LetsEncryptStaging:
+		return fmt.Errorf("the rendering uses Let's Encrypt staging and Settings.StagingCA is empty")
+	default:
+		return fmt.Errorf("rendered caServer %q is neither Let's Encrypt production nor staging", rendered)
+	}
+	return nil
 }
 
 func mapAt(tree map[string]any, keys ...string) (map[string]any, error) {
