@@ -14,7 +14,7 @@ import (
 // Paths and names fixed by the Rails 8 image and by how berth wires things.
 const (
 	// StorageMount is where Rails 8's Dockerfile keeps SQLite files and
-	// Active Storage uploads; the app's volume is mounted here (FACTS §3).
+	// Active Storage uploads; the app's volume is mounted here (docs/rails.md#the-app-image).
 	StorageMount = "/rails/storage"
 	// ContainerPort is the port Thruster listens on in the Rails 8 image.
 	ContainerPort = 80
@@ -29,14 +29,14 @@ const (
 	DefaultCertificateMinDays = 14
 	DefaultRegistryPassword   = "KAMAL_REGISTRY_PASSWORD"
 
-	// Container health check (docker run --health-*), see FACTS §1: Kamal
+	// Container health check (docker run --health-*), see docs/kamal.md#kamal-2-without-kamal-proxy: Kamal
 	// waits for "healthy" when the container has a health check.
 	DefaultContainerInterval    = "1s"
 	DefaultContainerTimeout     = "5s"
 	DefaultContainerRetries     = 3
 	DefaultContainerStartPeriod = "30s"
 
-	// Traefik retry middleware: retries only unreachable servers (FACTS §6),
+	// Traefik retry middleware: retries only unreachable servers (docs/traefik.md#traefik-as-berth-uses-it),
 	// which is exactly the window where a container has just gone away. Six
 	// attempts from 500 ms (Traefik grows the interval to 2x over the
 	// attempts, randomised ±50 %) keep retrying for at least ~1.7 s: longer

@@ -282,7 +282,7 @@ func checkRegion(s string) string {
 }
 
 // checkLitestreamImage pins the image to a v0.5 tag: berth writes the v0.5
-// configuration format, which v0.3 reads differently (FACTS §8).
+// configuration format, which v0.3 reads differently (docs/litestream.md#litestream-as-berth-uses-it).
 func checkLitestreamImage(s string) string {
 	i := strings.LastIndex(s, ":")
 	if i < 0 || strings.Contains(s[i:], "/") {
@@ -315,7 +315,7 @@ func checkEmail(s string) string {
 }
 
 // checkTraefikVersion requires v3.6.1 or newer: allownonrunning and
-// passiveHealthCheck are v3.6 features and Docker 29 needs v3.6.1 (FACTS §6).
+// passiveHealthCheck are v3.6 features and Docker 29 needs v3.6.1 (docs/traefik.md#traefik-as-berth-uses-it).
 func checkTraefikVersion(s string) string {
 	m := semverRe.FindStringSubmatch(s)
 	if m == nil {

@@ -54,7 +54,7 @@ func CheckServer(ms []*Manifest) error {
 		for _, other := range replicas {
 			if replicasOverlap(other, m) {
 				// Two Litestreams writing one replica corrupt it
-				// without any error (FACTS §8).
+				// without any error (docs/litestream.md#litestream-as-berth-uses-it).
 				add(m, "litestream.replica", "overlaps the replica of %s; each app needs its own replica path, "+
 					"two Litestreams writing to one place corrupt the backup", where(other, "litestream.replica"))
 			}

@@ -83,7 +83,7 @@ func (v *validator) validateHosts() {
 	if len(m.Hosts) > 1 {
 		// Each host would run its own SQLite database and its own
 		// Litestream, and two Litestreams writing one replica corrupt it
-		// silently (FACTS §8).
+		// silently (docs/litestream.md#litestream-as-berth-uses-it).
 		v.bad("hosts", fmt.Sprintf("lists %d hosts, but a SQLite app has one primary: each host would have its own database "+
 			"and both Litestream accessories would write the same replica. Keep one host (see config/README.md, "+
 			"\"Going beyond one server\")", len(m.Hosts)))

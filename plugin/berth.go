@@ -2,7 +2,7 @@
 // health-aware routing for each app hosted behind Traefik.
 //
 // It runs inside Traefik's Yaegi interpreter, so it uses the Go 1.22
-// standard library only and avoids what Yaegi lacks (see FACTS.md §5): no
+// standard library only and avoids what Yaegi lacks (see docs/yaegi.md#traefik-plugins-under-yaegi): no
 // range over integers, no unsafe, no goroutine without recover.
 package plugin
 

@@ -19,7 +19,7 @@ import (
 )
 
 // Traefik runs the plugin in Yaegi v0.16.1 with the Go 1.22 standard library
-// (FACTS.md §5). Some Go that compiles fine makes Traefik panic at start, is
+// (docs/yaegi.md#traefik-plugins-under-yaegi). Some Go that compiles fine makes Traefik panic at start, is
 // silently ignored, or kills the process later. TestYaegiRules checks the
 // plugin's non-test sources for those constructs with go/parser, go/ast and
 // go/types; TestYaegiRulesCatchViolations proves each rule fires.

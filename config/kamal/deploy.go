@@ -22,7 +22,7 @@ const (
 	// container <service>-litestream.
 	Accessory     = "litestream"
 	registryHost  = "ghcr.io"
-	containerUser = "1000:1000" // the Rails 8 image's user (FACTS §3)
+	containerUser = "1000:1000" // the Rails 8 image's user (docs/rails.md#the-app-image)
 	logMaxSize    = "10m"
 	logMaxFile    = "5"
 )

@@ -22,7 +22,7 @@ const (
 	ConfigPath = "/etc/litestream.yml"
 	// SocketPath is inside the app's volume: the image's uid 1000 cannot
 	// write /var/run, and the volume is shared with the hooks' exec
-	// containers (FACTS §8).
+	// containers (docs/litestream.md#litestream-as-berth-uses-it).
 	SocketPath = config.StorageMount + "/.litestream.sock"
 	// socketPermissions lets the app user (same uid) and group use it.
 	socketPermissions = "0660"

@@ -135,7 +135,7 @@ func wwwRedirect(m *config.Manifest) *dynamic.RedirectRegex {
 }
 
 // Marshal renders a genconf configuration the way Traefik's file provider
-// accepts it (FACTS §7): through the json tags (sigs.k8s.io/yaml), with
+// accepts it (docs/traefik.md#genconf): through the json tags (sigs.k8s.io/yaml), with
 // empty objects pruned, and with "{{" and "}}" escaped, because the file
 // provider runs every file through text/template before parsing it. The
 // result is checked by doing exactly that and comparing with the input.

@@ -43,7 +43,7 @@ func Labels(m *config.Manifest) []Label {
 	if phc := m.Traffic.PassiveHealthCheck; phc.Enabled != nil && *phc.Enabled {
 		// genconf (Traefik v2.11 types) has no passiveHealthCheck, so it
 		// is set here; a draining container answering 502 is taken out
-		// of rotation (FACTS §6, §9).
+		// of rotation (docs/traefik.md#traefik-as-berth-uses-it, docs/measurements.md#baselines-before-berth).
 		ls = append(ls,
 			Label{svc + "passivehealthcheck.failurewindow", phc.FailureWindow},
 			Label{svc + "passivehealthcheck.maxfailedattempts", strconv.Itoa(phc.MaxFailedAttempts)},

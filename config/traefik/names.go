@@ -26,7 +26,7 @@ func FileRef(app, kind string) string { return MiddlewareName(app, kind) + "@fil
 
 // ServiceName is the app's explicitly named load-balancer service. Without
 // it Traefik names the service after the container, which under Kamal
-// contains the version and changes on every deploy (FACTS §6).
+// contains the version and changes on every deploy (docs/traefik.md#traefik-as-berth-uses-it).
 func ServiceName(app string) string { return app }
 
 // RouterName is one router per domain: <app>-<domain with dots as dashes>.

@@ -21,7 +21,7 @@ const (
 	EntryPointSecure  = "websecure"
 	EntryPointTraefik = "traefik" // ping only; not published by the hook
 	CertResolver      = "letsencrypt"
-	DockerNetwork     = "kamal" // Kamal 2 puts apps and accessories here (FACTS §1)
+	DockerNetwork     = "kamal" // Kamal 2 puts apps and accessories here (docs/kamal.md#kamal-2-without-kamal-proxy)
 	DynamicDir        = "/etc/traefik/dynamic"
 	DockerEndpoint    = "unix:///var/run/docker.sock"
 	PluginAlias       = "berth"

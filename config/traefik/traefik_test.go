@@ -220,7 +220,7 @@ func TestDynamicContents(t *testing.T) {
 		t.Fatal(err)
 	}
 	if bytes.Contains(out, []byte("{}")) || bytes.Contains(out, []byte("[]")) {
-		t.Errorf("empty objects must be pruned (FACTS §7):\n%s", out)
+		t.Errorf("empty objects must be pruned (docs/traefik.md#genconf):\n%s", out)
 	}
 	tree := traefikReads(t, out)
 	mw := "http.middlewares.wombat_workouts-"

@@ -127,7 +127,7 @@ func litestreamBinary(t *testing.T) string {
 }
 
 // litestreamEnv is the environment without AWS_* settings of this machine
-// (AWS_CA_BUNDLE breaks Litestream's S3 client, FACTS §8) plus dummy values
+// (AWS_CA_BUNDLE breaks Litestream's S3 client, docs/litestream.md#litestream-as-berth-uses-it) plus dummy values
 // for the manifest's secret names.
 func litestreamEnv(t *testing.T, ex example) []string {
 	t.Helper()

@@ -835,7 +835,7 @@ func harmless(line string) string {
 		return "dashboard assets not in a binary built from the module"
 	}
 	// berth logs its mode changes with Go's log package, which Traefik
-	// shows at error level (FACTS §5); the test changes modes on purpose.
+	// shows at error level (docs/yaegi.md#traefik-plugins-under-yaegi); the test changes modes on purpose.
 	if strings.Contains(line, "plugin=plugin-berth") && berthModeChange.MatchString(line) {
 		return "berth's own mode change"
 	}

@@ -1,5 +1,5 @@
 // Package kamalenv reads and checks the KAMAL_* variables Kamal sets for
-// every hook (FACTS §2), so a hook run by hand, by an older Kamal or for the
+// every hook (docs/kamal.md#hooks), so a hook run by hand, by an older Kamal or for the
 // wrong app stops with a message naming the variable, before it changes
 // anything.
 package kamalenv

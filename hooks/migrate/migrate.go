@@ -1,6 +1,6 @@
 // Package migrate asks the new image which migrations are pending and runs
 // them, once, on the primary host (`kamal app exec -p --version=V`: without
-// --version Kamal would use the previous image during pre-deploy, FACTS §2).
+// --version Kamal would use the previous image during pre-deploy, docs/kamal.md#hooks).
 package migrate
 
 import (

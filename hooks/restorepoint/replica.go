@@ -89,7 +89,7 @@ func NewReader(m *config.Manifest, db string, t transport.Transport, lookup func
 		}
 		where += " (read from this machine)"
 		// Litestream's S3 client fails to load its AWS config when
-		// AWS_CA_BUNDLE is set (FACTS §8); berth drops it for its own
+		// AWS_CA_BUNDLE is set (docs/litestream.md#litestream-as-berth-uses-it); berth drops it for its own
 		// process only and says so.
 		if v, ok := os.LookupEnv("AWS_CA_BUNDLE"); ok && v != "" {
 			os.Unsetenv("AWS_CA_BUNDLE")

@@ -1,7 +1,7 @@
 // Package restorepoint takes a verified Litestream restore point before a
 // deploy: the app's own Litestream daemon flushes and uploads everything
 // now (`litestream sync -wait -json` through its control socket, never a
-// second Litestream: two writers ruin a replica silently, FACTS §8); the
+// second Litestream: two writers ruin a replica silently, docs/litestream.md#litestream-as-berth-uses-it); the
 // replica is then read from this machine with the Litestream library to
 // confirm it holds that transaction; optionally the restore point is
 // restored into a temporary file, integrity-checked and compared with the

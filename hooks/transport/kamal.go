@@ -13,7 +13,7 @@ import (
 )
 
 // Kamal runs remote steps through the `kamal` command, with -d when the
-// deploy has a destination (it is not inherited, FACTS §2). The deploy lock
+// deploy has a destination (it is not inherited, docs/kamal.md#hooks). The deploy lock
 // is inherited through KAMAL_LOCK in the environment.
 //
 // Kamal 2.12 ignores -H after a subcommand (kamal issue 1752), so every call
@@ -136,7 +136,7 @@ func (k *Kamal) AccessoryEach(ctx context.Context, accessory string, argvs [][]s
 
 // App implements Transport: `kamal app exec -p -r ROLE -H [-d D]
 // --version=V CMD`. -p alone still runs once per role on the primary host
-// (FACTS §2): -r makes it exactly once, in the role that serves the app.
+// (docs/kamal.md#hooks): -r makes it exactly once, in the role that serves the app.
 func (k *Kamal) App(ctx context.Context, version, command string) (string, error) {
 	args := []string{"app", "exec", "-p"}
 	if k.Role != "" {

@@ -76,7 +76,7 @@ type RailsImage struct {
 // Ref is Repository:tag.
 func (r RailsImage) Ref(tag string) string { return r.Repository + ":" + tag }
 
-// railsUID is the Rails 8 image's user (FACTS §3).
+// railsUID is the Rails 8 image's user (docs/rails.md#the-app-image).
 const railsUID = 1000
 
 // BuildRailsImage makes one image per tag: the base plus the stand-in

@@ -1,5 +1,5 @@
 // Package kamalsim plays Kamal 2.12's part on one server with `proxy: false`
-// (FACTS.md §1–§2): it runs the app's hooks the way Kamal does, boots each
+// (docs/kamal.md): it runs the app's hooks the way Kamal does, boots each
 // new version as a "container" on the stand-in Docker Engine API (a real
 // stand-in Rails process listening on the container's loopback address,
 // with the labels and health check from the rendered deploy.yml), waits for
@@ -175,7 +175,7 @@ func (h *Host) Boot(ctx context.Context, app *App) *Timeline {
 }
 
 // bootGroup boots one new container of version and, once it is healthy,
-// stops the containers it replaces (FACTS.md §1: wait for healthy within
+// stops the containers it replaces (docs/kamal.md#kamal-2-without-kamal-proxy: wait for healthy within
 // deploy_timeout, then `docker stop -t drain_timeout`), between the
 // pre-app-boot and post-app-boot hooks.
 func (h *Host) bootGroup(ctx context.Context, app *App, version string, env []string, t *Timeline) error {
@@ -451,7 +451,7 @@ func (h *Host) StopAll() {
 	}
 }
 
-// hookEnv is the environment Kamal gives a hook (FACTS.md §2).
+// hookEnv is the environment Kamal gives a hook (docs/kamal.md#hooks).
 func (h *Host) hookEnv(app *App, command, version string) []string {
 	env := append(os.Environ(),
 		"KAMAL_RECORDED_AT="+time.Now().UTC().Format(time.RFC3339),

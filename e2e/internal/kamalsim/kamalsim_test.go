@@ -104,7 +104,7 @@ func TestDeploySequenceThroughTraefik(t *testing.T) {
 		t.Logf("%s %s", e.At.Format("15:04:05.000"), e.What)
 	}
 	// Without berth in front, the old container's 502s while it drains reach
-	// clients: this is what berth exists for (FACTS.md §9).
+	// clients: this is what berth exists for (docs/measurements.md#baselines-before-berth).
 	t.Logf("without berth: %s", res)
 	if v := servedVersion(t, tr.WebURL); v != "v2" {
 		t.Errorf("after the second deploy Traefik serves %q, want v2", v)

@@ -12,7 +12,7 @@ import (
 )
 
 // BusyTimeoutMS is how long a connection waits for a lock held by another
-// connection or process (Rails' `timeout: 5000`, FACTS §8).
+// connection or process (Rails' `timeout: 5000`, docs/litestream.md#litestream-as-berth-uses-it).
 const BusyTimeoutMS = 5000
 
 // Pragmas are run on every new connection, busy_timeout first.

@@ -1,4 +1,4 @@
-// Package railsapp is a stand-in for a Rails 8.1 app container (FACTS §3),
+// Package railsapp is a stand-in for a Rails 8.1 app container (docs/rails.md#the-app-image),
 // run as a real process by e2e/cmd/standin-rails so the deploy rehearsal can
 // start it on a container address, SIGTERM it the way `docker stop` does,
 // and kill -9 it.
@@ -53,7 +53,7 @@
 // # Database
 //
 // modernc.org/sqlite (pure Go) with the pragmas Rails 8 sets: journal_mode
-// WAL, synchronous NORMAL, foreign_keys ON, and busy_timeout 5000 (FACTS §8:
+// WAL, synchronous NORMAL, foreign_keys ON, and busy_timeout 5000 (docs/litestream.md#litestream-as-berth-uses-it:
 // Litestream holds a read transaction and other containers write the same
 // file during a deploy).
 //
