@@ -3,6 +3,11 @@ SHELL := /bin/bash
 GO    ?= go
 
 TRAEFIK = $$(bash $(CURDIR)/e2e/scripts/build-traefik.sh)
+KAMAL_PROXY = $$(bash $(CURDIR)/e2e/scripts/build-kamal-proxy.sh)
+
+# Packages go test runs at once (its default is one per CPU): every race-detector test binary and its link take
+# hundreds of MiB, so a laptop with many CPUs would multiply them; 4 keeps `make test` within 4 GiB.
+TEST_P ?= $(shell n=$$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2); echo $$((n < 4 ? n : 4)))
 
 .PHONY: setup traefik test unit yaegi e2e bench demo walkthrough hooks fuzz fmt
 
@@ -12,23 +17,26 @@ setup:
 traefik:
 	@bash e2e/scripts/build-traefik.sh
 
-## test: everything: unit tests, the plugin under Yaegi, and the real Traefik end-to-end tests.
-test: unit e2e
+## test: everything: unit tests, the plugin under Yaegi, and the real Traefik end-to-end tests; then the peak
+## resident memory of the whole run (every process it started, summed: scripts/peak-memory.sh).
+test:
+	@bash scripts/peak-memory.sh $(MAKE) --no-print-directory unit e2e
 
 unit:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p $(TEST_P) ./...
 
 ## yaegi: the behaviour tests against the plugin interpreted as Traefik does it.
 yaegi:
 	cd e2e && $(GO) test -count=1 ./yaegi/...
 
 e2e:
-	cd e2e && $(GO) vet ./... && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) test -count=1 -timeout 30m ./...
+	cd e2e && $(GO) vet ./... && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) test -count=1 -p $(TEST_P) -timeout 30m ./...
 
-## bench: wrk against the real Traefik (no middleware, berth live, berth maintenance) and Go benchmarks.
+## bench: wrk against the real Traefik (no middleware, berth live, berth maintenance) and kamal-proxy v0.9.2 in the
+## same rounds, memory on 1/10/50 apps, a growth check (ARGS=-soak=10m -reloads=500 for the long one); Go benchmarks.
 bench:
-	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" $(GO) run ./cmd/bench
+	cd e2e && BERTH_TRAEFIK="$(TRAEFIK)" BERTH_KAMAL_PROXY="$(KAMAL_PROXY)" $(GO) run ./cmd/bench $(ARGS)
 	cd e2e && $(GO) test -run '^$$' -bench . -benchmem ./yaegi/...
 	cd e2e && $(GO) run ./hooks/cmd/restorepoint-bench
 

@@ -22,3 +22,4 @@ go mod download
 
 echo "setup: Traefik $(bash e2e/scripts/build-traefik.sh)"
 echo "setup: litestream $(bash e2e/scripts/build-litestream.sh)"
+echo "setup: kamal-proxy $(bash e2e/scripts/build-kamal-proxy.sh || echo "not built: only make bench needs it")"

@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wombatworkouts/berth/e2e/internal/backend"
+	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
+)
+
+type soakConfig struct {
+	duration time.Duration
+	reloads  int
+	apps     int
+	rate     int // requests per second over both Traefiks
+}
+
+// soakSample is one Traefik's memory at one moment of the soak.
+type soakSample struct {
+	at         time.Duration
+	rss, heap  float64 // MiB; heap: live, right after a collection
+	goroutines int
+}
+
+type soakResult struct {
+	cfg             soakConfig
+	plain, berth    []soakSample
+	reloads         int // applied by both, each confirmed through the API
+	requests, fails int64
+}
+
+// soak runs Traefik with berth and Traefik without it side by side, on
+// the same apps (see memory), under the same paced load and the same
+// configuration reloads, and samples each one's resident memory, live heap
+// and goroutines from the end of a warm-up to the end. Every reload adds
+// a router, so that Traefik applies a new configuration and calls berth's
+// New again for every router that uses it, as a deploy of any app does.
+func soak(cfg soakConfig, s *summary) error {
+	if cfg.apps < 1 || cfg.rate < 1 || cfg.reloads < 0 {
+		return fmt.Errorf("soak: want -soak-apps and -soak-rate of at least 1 and -reloads of at least 0")
+	}
+	backends := make([]*backend.Server, cfg.apps)
+	for i := range backends {
+		b, err := backend.Start(fmt.Sprintf("app-%d", i), "")
+		if err != nil {
+			return err
+		}
+		defer b.Stop()
+		backends[i] = b
+	}
+	dir, err := os.MkdirTemp("", "berth-bench-soak-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	stateDir := filepath.Join(dir, "state")
+	if err := os.MkdirAll(filepath.Join(stateDir, "apps"), 0o755); err != nil {
+		return err
+	}
+	var trs [2]*traefikrun.Traefik // without berth, with berth
+	for k, withBerth := range []bool{false, true} {
+		d := filepath.Join(dir, fmt.Sprintf("traefik-%d", k))
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+		tr, err := startTraefik(d, withBerth)
+		if err != nil {
+			return err
+		}
+		defer tr.Stop()
+		trs[k] = tr
+	}
+	// config(i) is the apps and, from the first reload on, a router named
+	// after reload i (the new router makes the file a new configuration).
+	config := func(withBerth bool, i int) string {
+		extra := ""
+		if i > 0 {
+			extra = fmt.Sprintf("    reload-%d:\n      entryPoints: [web]\n      rule: \"Host(`reload-%d.test`)\"\n      service: app-0\n", i, i)
+		}
+		return appsConfig(backends, withBerth, stateDir, extra)
+	}
+	apply := func(i int) error {
+		for k, tr := range trs {
+			if err := tr.WriteDynamic("apps.yml", config(k == 1, i)); err != nil {
+				return err
+			}
+		}
+		router := "app-0@file"
+		if i > 0 {
+			router = fmt.Sprintf("reload-%d@file", i)
+		}
+		for _, tr := range trs {
+			if err := tr.WaitRouter(router, 30*time.Second); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := apply(0); err != nil {
+		return err
+	}
+	for _, tr := range trs {
+		if err := waitApps(tr, cfg.apps); err != nil {
+			return err
+		}
+	}
+
+	res := &soakResult{cfg: cfg}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var requests, fails atomic.Int64
+	var failMu sync.Mutex
+	var firstFail string
+	var wg sync.WaitGroup
+	const workers = 4
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	defer client.CloseIdleConnections()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			tick := time.NewTicker(time.Duration(workers) * time.Second / time.Duration(cfg.rate))
+			defer tick.Stop()
+			for n := w; ; n += workers {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+				tr := trs[n%2]
+				requests.Add(1)
+				if err := getApp(client, tr.WebURL, (n/2)%cfg.apps); err != nil {
+					fails.Add(1)
+					failMu.Lock()
+					if firstFail == "" {
+						firstFail = err.Error()
+					}
+					failMu.Unlock()
+				}
+			}
+		}(w)
+	}
+	stopLoad := func() {
+		cancel()
+		wg.Wait()
+	}
+	defer stopLoad()
+
+	sample := func(at time.Duration) error {
+		for k, tr := range trs {
+			rss, err := residentMiB(tr.Pid())
+			if err != nil {
+				return err
+			}
+			heap, err := liveHeapMiB(tr.APIURL)
+			if err != nil {
+				return err
+			}
+			g, err := tr.Goroutines()
+			if err != nil {
+				return err
+			}
+			smp := soakSample{at: at, rss: rss, heap: heap, goroutines: g}
+			name := "without berth"
+			if k == 1 {
+				res.berth = append(res.berth, smp)
+				name = "with berth"
+			} else {
+				res.plain = append(res.plain, smp)
+			}
+			fmt.Fprintf(os.Stderr, "soak %6s %-13s RSS %6.1f MiB  live heap %5.1f MiB  goroutines %d\n", at.Round(time.Second), name, rss, heap, g)
+		}
+		return nil
+	}
+
+	// Warm-up: load and a few reloads, so that the first sample is taken
+	// with every path, pool and cache in use.
+	reload := 0
+	for ; reload < 5; reload++ {
+		if err := apply(reload + 1); err != nil {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
+	time.Sleep(5 * time.Second)
+	start := time.Now()
+	if err := sample(0); err != nil {
+		return err
+	}
+	every := cfg.duration / 10
+	nextSample := every
+	var gap time.Duration
+	if cfg.reloads > 0 {
+		gap = cfg.duration / time.Duration(cfg.reloads)
+	}
+	for done := 0; ; {
+		now := time.Since(start)
+		if now >= cfg.duration && done >= cfg.reloads {
+			break
+		}
+		if done < cfg.reloads && now >= time.Duration(done)*gap {
+			reload++
+			if err := apply(reload); err != nil {
+				return err
+			}
+			done++
+			res.reloads = done
+			continue
+		}
+		if now >= nextSample && now < cfg.duration {
+			if err := sample(nextSample); err != nil {
+				return err
+			}
+			nextSample += every
+			continue
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopLoad()
+	res.requests, res.fails = requests.Load(), fails.Load()
+	// Old contexts are cancelled and waiters return a moment after the
+	// last reload.
+	time.Sleep(3 * time.Second)
+	if err := sample(time.Since(start)); err != nil {
+		return err
+	}
+	if res.fails > 0 {
+		fmt.Fprintf(os.Stderr, "soak: %d of %d requests failed, the first: %s\n", res.fails, res.requests, firstFail)
+	}
+	s.soak = res
+	return nil
+}
+
+// growth is how much a Traefik grew over the soak: the last sample (after
+// the load and the last reload) against the first (after the warm-up).
+func growth(samples []soakSample) (rss, heap float64, goroutines int) {
+	first, last := samples[0], samples[len(samples)-1]
+	return last.rss - first.rss, last.heap - first.heap, last.goroutines - first.goroutines
+}
