@@ -55,7 +55,9 @@ func kamalProxyBinary() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func startKamalProxy(bin, dir string) (*kamalProxy, error) {
+// startKamalProxy starts `kamal-proxy run` with env added to this
+// process's environment.
+func startKamalProxy(bin, dir string, env ...string) (*kamalProxy, error) {
 	httpPort, err := traefikrun.FreePort()
 	if err != nil {
 		return nil, err
@@ -73,7 +75,7 @@ func startKamalProxy(bin, dir string) (*kamalProxy, error) {
 	k := &kamalProxy{
 		bin:  bin,
 		URL:  "http://127.0.0.1:" + strconv.Itoa(httpPort),
-		env:  append(os.Environ(), "HOME="+home, "XDG_RUNTIME_DIR="+run),
+		env:  append(append(os.Environ(), "HOME="+home, "XDG_RUNTIME_DIR="+run), env...),
 		log:  filepath.Join(dir, "kamal-proxy.stderr"),
 		done: make(chan struct{}),
 	}

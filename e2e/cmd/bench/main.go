@@ -27,8 +27,8 @@
 // Every router has an entry point of its own, so none is matched against
 // another's rule first.
 //
-// -pin runs Traefik alone on the last CPU with GOMAXPROCS=1, and wrk and
-// the stand-in app on the others: Traefik's CPU then decides req/s, so
+// -pin runs Traefik (and kamal-proxy) alone on the last CPU with
+// GOMAXPROCS=1, and wrk and the stand-in app on the others: Traefik's CPU then decides req/s, so
 // whatever a middleware adds to Traefik's own work shows in full instead
 // of being shared with wrk and the app. The maintenance page gains less
 // there (no app to skip). It is off by default: on a 2-CPU machine it did
@@ -61,7 +61,7 @@ func main() {
 	duration := flag.Duration("d", 3*time.Second, "wrk duration per run")
 	conns := flag.Int("c", 32, "wrk connections")
 	rounds := flag.Int("rounds", 11, "interleaved rounds; the median ratio is reported")
-	pin := flag.Bool("pin", false, "run Traefik alone on the last CPU (GOMAXPROCS=1), wrk and the app on the others")
+	pin := flag.Bool("pin", false, "run Traefik and kamal-proxy alone on the last CPU (GOMAXPROCS=1), wrk and the app on the others")
 	memApps := flag.String("memory-apps", "1,10,50", "app counts for the memory comparison (empty: skip it)")
 	soakFor := flag.Duration("soak", time.Minute, "how long the growth check loads Traefik (0: skip it)")
 	reloads := flag.Int("reloads", 50, "configuration reloads during the growth check")
@@ -153,18 +153,19 @@ func run(duration time.Duration, conns, rounds int, pin bool, s *summary) error 
 	}
 
 	// kamal-proxy in front of the same app: one service proxying it, one
-	// stopped for maintenance. It shares the wrk and app CPUs when pinned.
+	// stopped for maintenance. Pinned, it gets what Traefik gets: the last
+	// CPU alone (the two never serve at the same time).
 	kpBin, err := kamalProxyBinary()
 	if err != nil {
 		return err
 	}
-	kp, err := startKamalProxy(kpBin, filepath.Join(dir, "kamal-proxy"))
+	kp, err := startKamalProxy(kpBin, filepath.Join(dir, "kamal-proxy"), opts.Env...)
 	if err != nil {
 		return err
 	}
 	defer kp.Close()
 	if pin {
-		if err := taskset(kp.Pid(), clientCPUs); err != nil {
+		if err := taskset(kp.Pid(), traefikCPU); err != nil {
 			return err
 		}
 	}
@@ -296,7 +297,7 @@ func run(duration time.Duration, conns, rounds int, pin bool, s *summary) error 
 
 	placement := "unpinned"
 	if pin {
-		placement = fmt.Sprintf("Traefik alone on CPU %s with GOMAXPROCS=1, wrk and the app on CPU %s", traefikCPU, clientCPUs)
+		placement = fmt.Sprintf("Traefik and kamal-proxy alone on CPU %s with GOMAXPROCS=1, wrk and the app on CPU %s", traefikCPU, clientCPUs)
 	}
 	fmt.Printf("\nwrk -t1 -c%d -d%s, %d rounds in rotated order; ratios against the mean of the two (a) routers in the same round, medians;\n", conns, duration, rounds)
 	fmt.Printf("Traefik v3.6.12 and kamal-proxy v0.9.2 on loopback (%s), stand-in app answering at once\n\n", placement)
