@@ -115,6 +115,10 @@ func soak(cfg soakConfig, s *summary) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var requests, fails atomic.Int64
+	// paused: the workers skip their turns, so that the first and the last
+	// sample see Traefik idle, with the same connections open, rather than
+	// whatever requests are in flight at that moment.
+	var paused atomic.Bool
 	var failMu sync.Mutex
 	var firstFail string
 	var wg sync.WaitGroup
@@ -132,6 +136,9 @@ func soak(cfg soakConfig, s *summary) error {
 				case <-ctx.Done():
 					return
 				case <-tick.C:
+				}
+				if paused.Load() {
+					continue
 				}
 				tr := trs[n%2]
 				requests.Add(1)
@@ -189,10 +196,16 @@ func soak(cfg soakConfig, s *summary) error {
 		time.Sleep(time.Second)
 	}
 	time.Sleep(5 * time.Second)
-	start := time.Now()
-	if err := sample(0); err != nil {
+	quietSample := func(at time.Duration) error {
+		paused.Store(true)
+		defer paused.Store(false)
+		time.Sleep(3 * time.Second)
+		return sample(at)
+	}
+	if err := quietSample(0); err != nil {
 		return err
 	}
+	start := time.Now()
 	every := cfg.duration / 10
 	nextSample := every
 	var gap time.Duration
@@ -222,14 +235,13 @@ func soak(cfg soakConfig, s *summary) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	stopLoad()
-	res.requests, res.fails = requests.Load(), fails.Load()
 	// Old contexts are cancelled and waiters return a moment after the
-	// last reload.
-	time.Sleep(3 * time.Second)
-	if err := sample(time.Since(start)); err != nil {
+	// last reload (quietSample waits 3 s).
+	if err := quietSample(time.Since(start)); err != nil {
 		return err
 	}
+	stopLoad()
+	res.requests, res.fails = requests.Load(), fails.Load()
 	if res.fails > 0 {
 		fmt.Fprintf(os.Stderr, "soak: %d of %d requests failed, the first: %s\n", res.fails, res.requests, firstFail)
 	}
@@ -238,7 +250,8 @@ func soak(cfg soakConfig, s *summary) error {
 }
 
 // growth is how much a Traefik grew over the soak: the last sample (after
-// the load and the last reload) against the first (after the warm-up).
+// the last reload) against the first (after the warm-up), both taken with
+// the load paused.
 func growth(samples []soakSample) (rss, heap float64, goroutines int) {
 	first, last := samples[0], samples[len(samples)-1]
 	return last.rss - first.rss, last.heap - first.heap, last.goroutines - first.goroutines
