@@ -29,9 +29,15 @@ type soakSample struct {
 }
 
 type soakResult struct {
-	cfg             soakConfig
-	plain, berth    []soakSample
-	reloads         int // applied by both, each confirmed through the API
+	cfg          soakConfig
+	plain, berth []soakSample // from the end of the warm-up to the end
+	// early: after the first 10 s of the warm-up (without berth, with).
+	early       [2]soakSample
+	warm        time.Duration
+	warmReloads int
+	// reloads: in the soak proper, applied by both, each confirmed through
+	// the API.
+	reloads         int
 	requests, fails int64
 }
 
@@ -159,7 +165,9 @@ func soak(cfg soakConfig, s *summary) error {
 	}
 	defer stopLoad()
 
-	sample := func(at time.Duration) error {
+	// sample records each Traefik's memory now, in the series or, before
+	// the soak proper, as its early sample.
+	sample := func(at time.Duration, early bool) error {
 		for k, tr := range trs {
 			rss, err := residentMiB(tr.Pid())
 			if err != nil {
@@ -174,70 +182,86 @@ func soak(cfg soakConfig, s *summary) error {
 				return err
 			}
 			smp := soakSample{at: at, rss: rss, heap: heap, goroutines: g}
-			name := "without berth"
-			if k == 1 {
-				res.berth = append(res.berth, smp)
-				name = "with berth"
+			name := [2]string{"without berth", "with berth"}[k]
+			series := [2]*[]soakSample{&res.plain, &res.berth}[k]
+			when := at.Round(time.Second).String()
+			if early {
+				res.early[k] = smp
+				when = "early"
 			} else {
-				res.plain = append(res.plain, smp)
+				*series = append(*series, smp)
 			}
-			fmt.Fprintf(os.Stderr, "soak %6s %-13s RSS %6.1f MiB  live heap %5.1f MiB  goroutines %d\n", at.Round(time.Second), name, rss, heap, g)
+			fmt.Fprintf(os.Stderr, "soak %6s %-13s RSS %6.1f MiB  live heap %5.1f MiB  goroutines %d\n", when, name, rss, heap, g)
 		}
 		return nil
 	}
 
-	// Warm-up: load and a few reloads, so that the first sample is taken
-	// with every path, pool and cache in use.
-	reload := 0
-	for ; reload < 5; reload++ {
-		if err := apply(reload + 1); err != nil {
-			return err
-		}
-		time.Sleep(time.Second)
-	}
-	time.Sleep(5 * time.Second)
-	quietSample := func(at time.Duration) error {
+	quietSample := func(at time.Duration, early bool) error {
 		paused.Store(true)
 		defer paused.Store(false)
 		time.Sleep(3 * time.Second)
-		return sample(at)
+		return sample(at, early)
 	}
-	if err := quietSample(0); err != nil {
+	// phase loads both Traefiks for d with n reloads spread evenly over
+	// it, sampling every every (0: never).
+	reload := 0
+	phase := func(d time.Duration, n int, every time.Duration) error {
+		start := time.Now()
+		var gap time.Duration
+		if n > 0 {
+			gap = d / time.Duration(n)
+		}
+		next := every
+		for done := 0; ; {
+			now := time.Since(start)
+			if now >= d && done >= n {
+				return nil
+			}
+			if done < n && now >= time.Duration(done)*gap {
+				reload++
+				if err := apply(reload); err != nil {
+					return err
+				}
+				done++
+				continue
+			}
+			if every > 0 && now >= next && now < d {
+				if err := sample(next, false); err != nil {
+					return err
+				}
+				next += every
+				continue
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// Warm-up, at the soak's pace for a tenth of it (at least 10 s and 5
+	// reloads), so that the first sample is taken with every path, pool
+	// and cache in use; an early sample after the first 10 s shows what
+	// the warm-up itself took.
+	warm, warmReloads := max(10*time.Second, cfg.duration/10), max(5, cfg.reloads/10)
+	if err := phase(10*time.Second, 5, 0); err != nil {
+		return err
+	}
+	if err := quietSample(0, true); err != nil {
+		return err
+	}
+	if err := phase(warm-10*time.Second, warmReloads-5, 0); err != nil {
+		return err
+	}
+	res.warm, res.warmReloads = warm, reload
+	if err := quietSample(0, false); err != nil {
 		return err
 	}
 	start := time.Now()
-	every := cfg.duration / 10
-	nextSample := every
-	var gap time.Duration
-	if cfg.reloads > 0 {
-		gap = cfg.duration / time.Duration(cfg.reloads)
+	if err := phase(cfg.duration, cfg.reloads, cfg.duration/10); err != nil {
+		return err
 	}
-	for done := 0; ; {
-		now := time.Since(start)
-		if now >= cfg.duration && done >= cfg.reloads {
-			break
-		}
-		if done < cfg.reloads && now >= time.Duration(done)*gap {
-			reload++
-			if err := apply(reload); err != nil {
-				return err
-			}
-			done++
-			res.reloads = done
-			continue
-		}
-		if now >= nextSample && now < cfg.duration {
-			if err := sample(nextSample); err != nil {
-				return err
-			}
-			nextSample += every
-			continue
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	res.reloads = reload - res.warmReloads
 	// Old contexts are cancelled and waiters return a moment after the
 	// last reload (quietSample waits 3 s).
-	if err := quietSample(time.Since(start)); err != nil {
+	if err := quietSample(time.Since(start), false); err != nil {
 		return err
 	}
 	stopLoad()

@@ -63,20 +63,22 @@ func (s *summary) print(w io.Writer) {
 		}
 	}
 	if r := s.soak; r != nil && len(r.plain) > 0 && len(r.berth) > 0 {
-		fmt.Fprintf(w, "\nSoak: %s of load (%d req/s over both Traefiks, %d apps each, %d requests, %d failed) and %d configuration reloads applied by both:\n\n",
+		fmt.Fprintf(w, "\nSoak: %s of load (%d req/s over both Traefiks, %d apps each, %d requests, %d failed) and %d configuration reloads applied by both,\n",
 			r.cfg.duration, r.cfg.rate, r.cfg.apps, r.requests, r.fails, r.reloads)
-		fmt.Fprintf(w, "| Traefik | RSS first → last (max) MiB | live heap first → last MiB | goroutines first → last |\n|---|---|---|---|\n")
-		for _, x := range []struct {
+		fmt.Fprintf(w, "after a warm-up of %s and %d reloads; early: 10 s into the warm-up; first: at its end; last: after the last reload (load paused for all three):\n\n",
+			r.warm, r.warmReloads)
+		fmt.Fprintf(w, "| Traefik | RSS early → first → last (max) MiB | live heap early → first → last MiB | goroutines early → first → last |\n|---|---|---|---|\n")
+		for k, x := range []struct {
 			name    string
 			samples []soakSample
 		}{{"without berth", r.plain}, {"with berth", r.berth}} {
-			first, last := x.samples[0], x.samples[len(x.samples)-1]
+			early, first, last := r.early[k], x.samples[0], x.samples[len(x.samples)-1]
 			top := 0.0
 			for _, smp := range x.samples {
 				top = max(top, smp.rss)
 			}
-			fmt.Fprintf(w, "| %s | %.1f → %.1f (%.1f) | %.1f → %.1f | %d → %d |\n", x.name, first.rss, last.rss, top, first.heap, last.heap,
-				first.goroutines, last.goroutines)
+			fmt.Fprintf(w, "| %s | %.1f → %.1f → %.1f (%.1f) | %.1f → %.1f → %.1f | %d → %d → %d |\n", x.name, early.rss, first.rss, last.rss, top,
+				early.heap, first.heap, last.heap, early.goroutines, first.goroutines, last.goroutines)
 		}
 	}
 
@@ -112,7 +114,7 @@ func (s *summary) print(w io.Writer) {
 	if r := s.soak; r != nil && len(r.plain) > 0 && len(r.berth) > 0 {
 		_, hb, gb := growth(r.berth)
 		_, hp, gp := growth(r.plain)
-		fmt.Fprintf(w, "| growth over %s and %d reloads, with berth (without) | live heap %+.1f MiB (%+.1f), goroutines %+d (%+d) | ≤ %+.0f MiB and %+d goroutines beyond Traefik's own | %s |\n",
+		fmt.Fprintf(w, "| growth over %s and %d reloads after the warm-up, with berth (without) | live heap %+.1f MiB (%+.1f), goroutines %+d (%+d) | ≤ %+.0f MiB and %+d goroutines beyond Traefik's own | %s |\n",
 			r.cfg.duration, r.reloads, hb, hp, gb, gp, goalGrowth, goalGorouts, verdict(hb-hp <= goalGrowth && gb-gp <= goalGorouts && r.fails == 0))
 	}
 }

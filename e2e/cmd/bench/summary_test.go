@@ -43,6 +43,7 @@ func TestSummaryVerdicts(t *testing.T) {
 	soakOf := func(berthHeapEnd float64, berthGoroutinesEnd int, fails int64) *soakResult {
 		return &soakResult{
 			cfg:     soakConfig{duration: time.Minute, rate: 400, apps: 10},
+			early:   [2]soakSample{{rss: 99, heap: 7.9, goroutines: 40}, {rss: 118, heap: 14, goroutines: 58}},
 			reloads: 50, requests: 1000, fails: fails,
 			plain: []soakSample{{rss: 100, heap: 8, goroutines: 40}, {rss: 101, heap: 8.2, goroutines: 41}},
 			berth: []soakSample{{rss: 120, heap: 15, goroutines: 60}, {rss: 121, heap: berthHeapEnd, goroutines: berthGoroutinesEnd}},
@@ -56,7 +57,7 @@ func TestSummaryVerdicts(t *testing.T) {
 	}{
 		{"all met", summary{rounds: 3, bk: []float64{1.1, 1.2, 1.3}, bkP99: []float64{0.9, 1.0, 1.05}, bd: []float64{0.97, 1, 1.1},
 			cm: []float64{1.5, 1.6, 1.7}, memory: mem, soak: soakOf(15.5, 61, 0)},
-			[]string{"(b/k) | 1.200 [1.100–1.300] | ≥ 1.00 | met", "p99 (b/k) | 1.000 [0.900–1.050] | ≤ 1.10 | met", "(b/d) | 1.000", "| met",
+			[]string{"| with berth | 118.0 → 120.0 → 121.0 (121.0) | 14.0 → 15.0 → 15.5 | 58 → 60 → 61 |", "(b/k) | 1.200 [1.100–1.300] | ≥ 1.00 | met", "p99 (b/k) | 1.000 [0.900–1.050] | ≤ 1.10 | met", "(b/d) | 1.000", "| met",
 				"(c/m) | 1.600", "| met", "+0.16 MiB", "≤ 2 MiB | met", "+12.0 MiB", "live heap +0.5 MiB (+0.2), goroutines +1 (+1)", "| met"}},
 		{"all missed", summary{rounds: 1, bk: []float64{0.99}, bkP99: []float64{1.2}, bd: []float64{0.9}, cm: []float64{0.8},
 			memory: []memRow{{apps: 1, plain: 100, berth: 112}, {apps: 11, plain: 110, berth: 152}}, soak: soakOf(17, 61, 0)},
