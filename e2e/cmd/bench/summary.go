@@ -106,9 +106,17 @@ func (s *summary) print(w io.Writer) {
 		heap, _ := perApp(s.memory, func(r memRow) float64 { return r.berthHeap - r.plainHeap })
 		kp, _ := perApp(s.memory, func(r memRow) float64 { return r.kamalProxy })
 		tr, _ := perApp(s.memory, func(r memRow) float64 { return r.plain })
-		first := s.memory[0]
+		first, last := s.memory[0], s.memory[0]
+		for _, r := range s.memory {
+			if r.apps < first.apps {
+				first = r
+			}
+			if r.apps > last.apps {
+				last = r
+			}
+		}
 		fmt.Fprintf(w, "| berth's resident memory per app (%d → %d apps) | %+.2f MiB (live heap %+.2f; Traefik's own per app %+.2f, kamal-proxy's %+.2f) | ≤ %.0f MiB | %s |\n",
-			s.memory[0].apps, s.memory[len(s.memory)-1].apps, slope, heap, tr, kp, goalPerApp, verdict(slope <= goalPerApp))
+			first.apps, last.apps, slope, heap, tr, kp, goalPerApp, verdict(slope <= goalPerApp))
 		fmt.Fprintf(w, "| berth's memory at %d app(s), once for Yaegi and the plugin | %+.1f MiB | | – |\n", first.apps, first.berth-first.plain)
 	}
 	if r := s.soak; r != nil && len(r.plain) > 0 && len(r.berth) > 0 {
