@@ -42,3 +42,4 @@ elif command -v kamal >/dev/null; then
 else
   echo "setup: kamal $(../shared/kamal/kamal version) (../shared/kamal)"
 fi
+echo "setup: kamal-proxy $(bash e2e/scripts/build-kamal-proxy.sh || echo "not built: only make bench needs it")"

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"hash/crc64"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -109,7 +111,7 @@ type decoded struct {
 	hdr     ltx.Header
 	pages   []ltxPage
 	trailer ltx.Trailer
-	sums    []ltx.Checksum
+	sums    *pageSums
 	err     error
 }
 
@@ -168,7 +170,7 @@ func readLTX(data []byte, o readOpts) (d decoded) {
 		return d
 	}
 	d.hdr = lr.hdr
-	w.start(d.hdr.PageSize, d.hdr.Commit, !d.hdr.NoChecksum())
+	w.start(d.hdr.PageSize, !d.hdr.NoChecksum())
 	d.trailer, d.err = readFile(lr, w, d.hdr.LockPgno())
 	sums, err := w.finish()
 	if d.err == nil {
@@ -226,7 +228,7 @@ func TestLTXReaderMatchesDecoder(t *testing.T) {
 						t.Fatalf("page %d (pgno %d) differs", i, got.pages[i].pgno)
 					}
 					if !f.noSum {
-						if s, w := got.sums[pages[i].pgno-1], ltx.ChecksumPage(pages[i].pgno, pages[i].data); s != w {
+						if s, w := got.sums.get(pages[i].pgno), ltx.ChecksumPage(pages[i].pgno, pages[i].data); s != w {
 							t.Fatalf("page %d checksum %s, ltx %s", pages[i].pgno, s, w)
 						}
 					}
@@ -393,6 +395,31 @@ func TestLTXReaderRefusesBadPages(t *testing.T) {
 	}
 }
 
+// A damaged commit in a snapshot's header (proved wrong only by the file
+// checksum at the end) fails the read without reserving memory for the
+// pages it claims: 2^32-1 pages were 32 GiB of checksums before the reader
+// allocated them as pages arrive (pageSums).
+func TestLTXReaderDamagedCommitCostsNoMemory(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	f := ltxFile{name: "snapshot", pageSize: 4096, snapshot: true, noSum: true, pgnos: seq(1, 20), kinds: []string{"text"}}
+	data, _ := f.encode(t, r)
+	for _, commit := range []uint32{1 << 31, math.MaxUint32} {
+		bad := bytes.Clone(data)
+		binary.BigEndian.PutUint32(bad[12:], commit)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		got := readLTX(bad, readOpts{})
+		runtime.ReadMemStats(&after)
+		if got.err == nil {
+			t.Fatalf("commit %d: no error", commit)
+		}
+		// The pages themselves (20), the writer's batches and chunks.
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+			t.Fatalf("commit %d: reading a %d-byte file allocated %d MiB", commit, len(data), n>>20)
+		}
+	}
+}
+
 // On a real replica, a flipped byte in the snapshot fails the restore with
 // an error naming the file.
 func TestRestoreFileNamesDamagedFile(t *testing.T) {
@@ -415,6 +442,7 @@ func TestRestoreFileNamesDamagedFile(t *testing.T) {
 		at   int
 	}{
 		{"header timestamp", 33},
+		{"header commit", 12},
 		{"first page header", ltx.HeaderSize + 1},
 		{"first size", ltx.HeaderSize + 8},
 		{"page data", len(orig) / 3},

@@ -128,7 +128,7 @@ func applyPlan(ctx context.Context, client litestream.ReplicaClient, infos []*lt
 		}
 		if i == 0 {
 			pageSize, lockPgno = hdr.PageSize, hdr.LockPgno()
-			w.start(pageSize, hdr.Commit, !hdr.NoChecksum())
+			w.start(pageSize, !hdr.NoChecksum())
 		}
 		trailer, err = readFile(lr, w, lockPgno)
 		rd.Close()
@@ -151,10 +151,11 @@ func applyPlan(ctx context.Context, client litestream.ReplicaClient, infos []*lt
 		if pgno == lockPgno {
 			continue
 		}
-		if int(pgno) > len(sums) || sums[pgno-1] == 0 {
+		s := sums.get(pgno)
+		if s == 0 {
 			return fmt.Errorf("page %d of %d is in none of the files of the restore plan", pgno, commit)
 		}
-		sum ^= sums[pgno-1]
+		sum ^= s
 	}
 	sum |= ltx.ChecksumFlag
 	if !prev.NoChecksum() && !w.sumPages {
@@ -307,7 +308,7 @@ type pageWriter struct {
 	done     chan struct{}
 	failed   chan struct{} // closed when err is set
 	// Written by the goroutine, read after done (err: after failed).
-	sums []ltx.Checksum // per page (index pgno-1), 0 = not written, else its checksum or present
+	sums pageSums // per page: 0 = not written, else its checksum or present
 	err  error
 	once sync.Once
 	// Sizes, set before start; tests make them small.
@@ -329,7 +330,7 @@ const batchBytes = 1 << 20
 // present marks a page written but not checksummed (sumPages false).
 const present ltx.Checksum = 1
 
-func (w *pageWriter) start(pageSize, commit uint32, sumPages bool) {
+func (w *pageWriter) start(pageSize uint32, sumPages bool) {
 	n := w.batchPages
 	if n <= 0 {
 		n = max(1, batchBytes/int(pageSize))
@@ -340,7 +341,6 @@ func (w *pageWriter) start(pageSize, commit uint32, sumPages bool) {
 	w.chunkSize = max(w.chunkSize, frameHead+lz4.CompressBlockBound(int(pageSize)))
 	workers := min(max(1, runtime.GOMAXPROCS(0)), 8)
 	w.sumPages = sumPages
-	w.sums = make([]ltx.Checksum, commit)
 	nb, nc := 2*workers+4, workers+2
 	w.free = make(chan *pageBatch, nb)
 	w.full = make(chan *pageBatch, nb+1)
@@ -400,20 +400,17 @@ func (w *pageWriter) write(h hash.Hash64, b *pageBatch) error {
 	var pg [4]byte
 	for i := 0; i < b.n; i++ {
 		pgno := b.pgnos[i]
-		if int(pgno) > len(w.sums) { // the database grew after the snapshot
-			w.sums = append(w.sums, make([]ltx.Checksum, int(pgno)-len(w.sums)+len(w.sums)/8)...)
-		}
 		switch {
 		case b.summed:
-			w.sums[pgno-1] = b.sums[i]
+			w.sums.set(pgno, b.sums[i])
 		case !w.sumPages:
-			w.sums[pgno-1] = present
+			w.sums.set(pgno, present)
 		default:
 			h.Reset()
 			pg[0], pg[1], pg[2], pg[3] = byte(pgno>>24), byte(pgno>>16), byte(pgno>>8), byte(pgno)
 			h.Write(pg[:])
 			h.Write(b.page(i))
-			w.sums[pgno-1] = ltx.ChecksumFlag | ltx.Checksum(h.Sum64())
+			w.sums.set(pgno, ltx.ChecksumFlag|ltx.Checksum(h.Sum64()))
 		}
 	}
 	return w.put(b)
@@ -497,12 +494,12 @@ func (w *pageWriter) fileSums() (fileSums, error) {
 }
 
 // finish waits for every write and returns the pages' checksums.
-func (w *pageWriter) finish() ([]ltx.Checksum, error) {
+func (w *pageWriter) finish() (*pageSums, error) {
 	if w.full == nil {
 		return nil, fmt.Errorf("no pages")
 	}
 	w.stop()
-	return w.sums, w.err
+	return &w.sums, w.err
 }
 
 func (w *pageWriter) abort() {
