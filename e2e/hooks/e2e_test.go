@@ -1,8 +1,8 @@
 // End-to-end tests of the berth hooks with the local transport: a real
 // `litestream replicate` daemon (the CLI built from the v0.5.18 module)
 // replicating a real SQLite database under writes, to a file replica and to
-// an in-process S3 (gofakes3). Kamal itself is Ruby and cannot run here; the
-// local transport runs the same steps on this machine.
+// an in-process S3 (gofakes3). The local transport runs the same steps on
+// this machine; e2e/kamal runs the hooks under the real Kamal 2.12.
 package hooks_test
 
 import (

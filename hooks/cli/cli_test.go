@@ -12,7 +12,7 @@ import (
 	"github.com/wombatworkouts/berth/hooks/internal/fakekamal"
 )
 
-// Kamal is Ruby and cannot run here: a stand-in kamal records argv and
+// Fast unit tests: a stand-in kamal records argv and
 // plays recorded outputs.
 func TestMain(m *testing.M) {
 	fakekamal.MaybeMain()

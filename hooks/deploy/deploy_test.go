@@ -21,7 +21,7 @@ import (
 	"github.com/wombatworkouts/berth/plugin"
 )
 
-// Kamal is Ruby and cannot run here: a stand-in kamal records argv, plays
+// Fast unit tests: a stand-in kamal records argv, plays
 // recorded outputs and failures, and runs server scripts on this machine.
 func TestMain(m *testing.M) {
 	fakekamal.MaybeMain()

@@ -14,7 +14,7 @@ import (
 	"github.com/wombatworkouts/berth/plugin"
 )
 
-// Kamal is Ruby and cannot run here: a stand-in kamal runs the server
+// Fast unit tests: a stand-in kamal runs the server
 // scripts on this machine, with a temporary directory as the server.
 func TestMain(m *testing.M) {
 	fakekamal.MaybeMain()

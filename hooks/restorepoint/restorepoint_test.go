@@ -15,7 +15,7 @@ import (
 	"github.com/wombatworkouts/berth/hooks/transport"
 )
 
-// Kamal is Ruby and cannot run here: a stand-in kamal plays what
+// Fast unit tests: a stand-in kamal plays what
 // `kamal accessory exec litestream --reuse ...` prints.
 func TestMain(m *testing.M) {
 	fakekamal.MaybeMain()

@@ -14,7 +14,7 @@ import (
 	"github.com/wombatworkouts/berth/hooks/transport"
 )
 
-// Kamal is Ruby and needs real servers over SSH, so it cannot run here: the
+// Fast unit tests (e2e/kamal runs the real Kamal 2.12 over SSH): the
 // tests put a stand-in kamal at the command-line boundary (fakekamal).
 func TestMain(m *testing.M) {
 	fakekamal.MaybeMain()

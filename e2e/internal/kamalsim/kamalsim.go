@@ -4,9 +4,10 @@
 // stand-in Rails process listening on the container's loopback address,
 // with the labels and health check from the rendered deploy.yml), waits for
 // Docker's health status, then stops the old container with the drain
-// timeout. Kamal itself is Ruby and cannot run here; this is the narrowest
-// faithful stand-in at the point where Kamal touches the server: the
-// container life cycle and the hook calls.
+// timeout. It serves the rehearsal until that runs on the real Kamal and
+// Docker (e2e/internal/kamalhost and dockerhost, which e2e/kamal and
+// e2e/kamaldeploy already use): the container life cycle and the hook calls
+// at the point where Kamal touches the server.
 package kamalsim
 
 import (
