@@ -9,9 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/wombatworkouts/berth/e2e/internal/cachedtool"
 	"github.com/wombatworkouts/berth/e2e/internal/pebble"
 	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
 	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
@@ -31,11 +31,9 @@ func buildBinaries(ws string, logf func(string, ...any)) (*binaries, error) {
 	if b.traefik, err = traefikrun.Binary(); err != nil {
 		return nil, err
 	}
-	out, err := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-litestream.sh")).Output()
-	if err != nil {
-		return nil, fmt.Errorf("build litestream: %w", err)
+	if b.litestream, err = cachedtool.Build("build-litestream.sh"); err != nil {
+		return nil, err
 	}
-	b.litestream = strings.TrimSpace(string(out))
 	for _, p := range []struct{ dir, pkg, out string }{
 		{filepath.Join(root, "e2e"), "./cmd/standin-rails", b.standin},
 		{root, "./hooks/cmd/berth", b.berth},

@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
+	"github.com/wombatworkouts/berth/e2e/internal/cachedtool"
 	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
 )
 
@@ -36,23 +36,7 @@ type kamalProxy struct {
 // kamalProxyBinary is BERTH_KAMAL_PROXY, else what
 // e2e/scripts/build-kamal-proxy.sh builds (cached).
 func kamalProxyBinary() (string, error) {
-	if p := os.Getenv("BERTH_KAMAL_PROXY"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("BERTH_KAMAL_PROXY=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	root, err := pluginsrc.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-kamal-proxy.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("build kamal-proxy: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return cachedtool.Path("BERTH_KAMAL_PROXY", "build-kamal-proxy.sh")
 }
 
 // startKamalProxy starts `kamal-proxy run` with env added to this

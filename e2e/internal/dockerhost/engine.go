@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
+	"github.com/wombatworkouts/berth/e2e/internal/cachedtool"
 )
 
 // EngineOptions choose the engine StartEngine gives.
@@ -253,21 +253,5 @@ func (e *Engine) stop() error {
 // the engine `kamal server bootstrap` installs), from $BERTH_DOCKERD when set,
 // else building it once (about 5 minutes) into the cache.
 func BuiltDockerd() (string, error) {
-	if p := os.Getenv("BERTH_DOCKERD"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("BERTH_DOCKERD=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	root, err := pluginsrc.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-dockerd.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("build-dockerd.sh: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return cachedtool.Path("BERTH_DOCKERD", "build-dockerd.sh")
 }

@@ -35,7 +35,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
+	"github.com/wombatworkouts/berth/e2e/internal/cachedtool"
 	"github.com/wombatworkouts/berth/e2e/internal/traefikrun"
 )
 
@@ -51,17 +51,7 @@ func Binaries() (string, error) {
 		}
 		return d, nil
 	}
-	root, err := pluginsrc.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-pebble.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("build pebble: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return cachedtool.Build("build-pebble.sh")
 }
 
 // Options describe one Pebble.

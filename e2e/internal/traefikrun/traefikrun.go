@@ -20,29 +20,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wombatworkouts/berth/e2e/internal/cachedtool"
 	"github.com/wombatworkouts/berth/e2e/internal/pluginsrc"
 )
 
 // Binary returns the Traefik binary from $BERTH_TRAEFIK, or builds it (once,
 // cached outside the repository) with scripts/build-traefik.sh.
 func Binary() (string, error) {
-	if p := os.Getenv("BERTH_TRAEFIK"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("BERTH_TRAEFIK=%s: %w", p, err)
-		}
-		return p, nil
-	}
-	root, err := pluginsrc.RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	cmd := exec.Command("bash", filepath.Join(root, "e2e", "scripts", "build-traefik.sh"))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("build traefik: %w", err)
-	}
-	return strings.TrimSpace(string(out)), nil
+	return cachedtool.Path("BERTH_TRAEFIK", "build-traefik.sh")
 }
 
 // Options shape the static configuration.
