@@ -50,7 +50,7 @@ func TestSync(t *testing.T) {
 			if tc.kamal != nil {
 				rule = *tc.kamal
 			}
-			fakeLitestream(t, tc.out, tc.exit)
+			fakekamal.Program(t, "litestream", tc.out, tc.exit)
 			f := fakekamal.Setup(t, rule)
 			res, err := restorepoint.Sync(context.Background(), &transport.Kamal{Bin: f.Bin}, "/rails/storage/.litestream.sock", "/rails/storage/production.sqlite3", time.Minute)
 			if tc.wantErr == "" {
@@ -98,20 +98,6 @@ func TestSyncAllOneCall(t *testing.T) {
 	if !errors.Is(err, restorepoint.ErrNoDatabase) || !strings.Contains(err.Error(), "other.sqlite3") {
 		t.Fatalf("the failing database is not named: %v", err)
 	}
-}
-
-// fakeLitestream puts a litestream first on PATH that prints out and exits.
-func fakeLitestream(t *testing.T, out string, exit int) {
-	t.Helper()
-	bin := t.TempDir()
-	if err := os.WriteFile(filepath.Join(bin, "out"), []byte(out), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script := fmt.Sprintf("#!/bin/sh\ncat %s\nexit %d\n", transport.Quote(filepath.Join(bin, "out")), exit)
-	if err := os.WriteFile(filepath.Join(bin, "litestream"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
 
 // scriptedTransport answers Accessory calls from a script, one answer a
